@@ -1,0 +1,60 @@
+"""One settings object for the whole process, validated at start-up.
+
+Every value comes from a ``PIXDEX_*`` environment variable (or its default). Secrets are
+referenced by name only (``database_secret_arn``), never stored here in clear text.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".pixdex"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIXDEX_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=_default_home, description="Data directory.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL (pgvector >= 0.8). Unset: the embedded server in home.",
+    )
+    database_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager secret holding the database URL (AWS)."
+    )
+    model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
+    providers: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(default=32, ge=1, le=512)
+    decode_workers: int = Field(default=2, ge=1, le=64)
+    max_image_pixels: int = Field(default=64_000_000, ge=1)
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    object_tag_threshold: float = Field(default=0.10, ge=0.0, le=1.0)
+    object_tag_top_k: int = Field(default=5, ge=1, le=50)
+    hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+    exact_search_max_rows: int = Field(default=20_000, ge=0)
+    workspace: str = Field(default="default", min_length=1, max_length=100)
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.home / "pgdata"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,63 @@
+"""Typed domain errors. One place (the API layer / CLI) maps them to HTTP statuses or exits.
+
+Every error carries a message that tells the user what to fix, and optionally the
+offending input ``field``.
+"""
+
+from __future__ import annotations
+
+
+class PixdexError(Exception):
+    """Base class. ``code`` is a stable machine-readable identifier."""
+
+    code = "pixdex_error"
+    http_status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInputError(PixdexError):
+    code = "invalid_input"
+    http_status = 422
+
+
+class NotFoundError(PixdexError):
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(PixdexError):
+    code = "conflict"
+    http_status = 409
+
+
+class PayloadTooLargeError(PixdexError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaError(PixdexError):
+    code = "unsupported_media"
+    http_status = 415
+
+
+class ImageDecodeError(PixdexError):
+    """The bytes are not a usable image (corrupt, truncated, empty, bomb, unknown format)."""
+
+    code = "image_decode_failed"
+    http_status = 422
+
+
+class ModelCapabilityError(PixdexError):
+    """The model cannot do what was asked (e.g. text prompts without a text encoder)."""
+
+    code = "model_capability"
+    http_status = 400
+
+
+class DatabaseUnavailableError(PixdexError):
+    code = "database_unavailable"
+    http_status = 503

@@ -1,0 +1,328 @@
+"""Safe decoding of untrusted image bytes into an 8-bit RGB :class:`PIL.Image.Image`.
+
+Rules, in the order they are applied:
+
+1. Empty input is refused (``ImageDecodeError``: "file is empty"); input longer than
+   ``max_bytes`` is refused with ``PayloadTooLargeError`` before anything is parsed.
+2. Only JPEG, PNG, WebP, GIF, BMP and TIFF are parsed (plus HEIC/HEIF when the optional
+   ``pillow_heif`` package is installed); Pillow's other plugins (PSD, EPS, ...) are never
+   tried, so exotic parsers are not an attack surface.
+3. The pixel count from the header is checked against ``max_pixels`` *before* any pixel
+   data is decompressed (decompression bombs). Pillow's global ``MAX_IMAGE_PIXELS`` is
+   left alone; its hard limit (twice that value) stays a ceiling on ``max_pixels``.
+4. The pixels are fully loaded, so truncated or corrupt data fails here and not later.
+   ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never touched.
+5. EXIF orientation is applied; ``width``/``height`` are the displayed size.
+6. Every pixel mode is normalised to RGB: alpha is composited on white, 16-bit and float
+   data are rescaled (not clipped), palette/1-bit/grey/CMYK are converted.
+7. Animated images (GIF, WebP, multi-page TIFF) yield their first frame.
+
+Every failure is a typed :mod:`pixdex.errors` exception with a user-facing message.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+from pixdex.errors import ImageDecodeError, PayloadTooLargeError
+from pixdex.models import BoundingBox
+
+__all__ = [
+    "CONTENT_TYPES",
+    "DecodedImage",
+    "crop_to_box",
+    "decode_image",
+    "heif_supported",
+    "sniff_format",
+    "supported_formats",
+]
+
+# Pillow format ids we let Image.open try. The JPEG opener may return an MPO image
+# (multi-picture JPEG, common from phones); it is reported as JPEG.
+_PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_FORMAT_ALIASES: Mapping[str, str] = {"MPO": "JPEG"}
+
+CONTENT_TYPES: Mapping[str, str] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
+}
+
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+
+_heif_lock = threading.Lock()
+_heif_state: list[bool] = []  # empty: not tried yet; [True]/[False]: registration result
+
+# warnings.catch_warnings mutates process-global state; serialising the (cheap, header-only)
+# open step keeps concurrent decoders from restoring each other's filters wrongly.
+_open_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image: RGB 8-bit pixels, displayed size, and the container format."""
+
+    image: Image.Image
+    width: int
+    height: int
+    format: str
+
+
+def heif_supported() -> bool:
+    """Register the pillow_heif opener on first call (once per process); report success."""
+    with _heif_lock:
+        if not _heif_state:
+            try:
+                import pillow_heif  # optional dependency; absent means no HEIC support
+
+                pillow_heif.register_heif_opener()
+                _heif_state.append(True)
+            except Exception:  # any import/registration failure simply disables HEIC
+                _heif_state.append(False)
+        return _heif_state[0]
+
+
+def supported_formats() -> tuple[str, ...]:
+    """Human-readable names of the formats :func:`decode_image` accepts right now."""
+    names = ("JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF")
+    return (*names, "HEIC") if heif_supported() else names
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Identify an image container from its magic bytes, without parsing it.
+
+    Returns a format id (``"JPEG"``, ``"PNG"``, ``"WEBP"``, ``"GIF"``, ``"BMP"``, ``"TIFF"``,
+    ``"HEIF"``, ``"AVIF"``) or ``None``. A match does not mean the file is valid.
+    """
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data.startswith(b"BM") and len(data) >= 14:
+        return "BMP"
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "TIFF"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in _HEIF_BRANDS:
+            return "HEIF"
+        if brand in _AVIF_BRANDS:
+            return "AVIF"
+    return None
+
+
+def _unsupported_message() -> str:
+    return f"not a recognised image format (supported: {', '.join(supported_formats())})"
+
+
+def _pixel_limit(max_pixels: int) -> int:
+    """Our limit, never looser than Pillow's own hard limit (2x ``MAX_IMAGE_PIXELS``)."""
+    pillow_max = Image.MAX_IMAGE_PIXELS
+    return max_pixels if pillow_max is None else min(max_pixels, 2 * int(pillow_max))
+
+
+def _identify(data: bytes, formats: tuple[str, ...]) -> ImageFile.ImageFile | None:
+    """Image.open's format loop, minus its global-limit check, so ours reports the size.
+
+    Like Image.open, a plugin that rejects the header with SyntaxError/IndexError/
+    TypeError/struct.error just means "not this format"; the next one is tried.
+    """
+    Image.init()
+    prefix = data[:16]
+    for name in formats:
+        if name not in Image.OPEN:
+            continue
+        factory, accept = Image.OPEN[name]
+        matched = accept(prefix) if accept else True
+        if not matched or isinstance(matched, str):  # a str is Pillow's "almost" message
+            continue
+        try:
+            return factory(io.BytesIO(data), "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    return None
+
+
+def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
+    """Parse the header only, and enforce the pixel limit before any pixel is decoded."""
+    formats = _PIL_FORMATS + (("HEIF",) if heif_supported() else ())
+    try:
+        with _open_lock, warnings.catch_warnings():
+            # Header parsing warns about oddities (e.g. "Corrupt EXIF data"); they are not
+            # actionable for the user, and a real problem fails loudly at load().
+            warnings.simplefilter("ignore")
+            image = _identify(data, formats)
+    except Exception as exc:  # plugins raise a zoo of types on malformed headers
+        raise ImageDecodeError(f"image data is truncated or corrupt: {_reason(exc)}") from exc
+    if image is None:
+        sniffed = sniff_format(data)
+        if sniffed is None or (sniffed == "HEIF" and not heif_supported()) or sniffed == "AVIF":
+            raise ImageDecodeError(_unsupported_message())
+        raise ImageDecodeError(
+            f"image data is truncated or corrupt: {sniffed} header could not be parsed"
+        )
+
+    width, height = image.size
+    limit = _pixel_limit(max_pixels)
+    if width <= 0 or height <= 0:
+        image.close()
+        raise ImageDecodeError("image data is truncated or corrupt: zero width or height")
+    if width * height > limit:
+        image.close()
+        raise ImageDecodeError(
+            f"image is {width}x{height} = {width * height:,} pixels, more than the "
+            f"limit of {limit:,} pixels"
+        )
+    return image
+
+
+_PNG_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
+
+
+def _check_png_crcs(data: bytes) -> None:
+    """Verify CRCs of critical PNG chunks, as libpng does; Pillow skips the IDAT CRCs.
+
+    Ancillary chunks are not checked: a bad CRC there (common from sloppy writers) does
+    not affect the pixels. Structural problems are left for the decoder to report.
+    """
+    pos = 8
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            return
+        if kind in _PNG_CRITICAL:
+            (stored,) = struct.unpack(">I", data[end : end + 4])
+            if zlib.crc32(data[pos + 4 : end]) != stored:
+                raise ImageDecodeError(
+                    f"image data is truncated or corrupt: bad checksum in PNG {kind.decode()} chunk"
+                )
+        if kind == b"IEND":
+            return
+        pos = end + 4
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """Composite on white: transparent regions of logos/screenshots are meant as 'paper'."""
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _wide_to_rgb(image: Image.Image) -> Image.Image:
+    """Rescale 16/32-bit integer and float greyscale to 8 bits without clipping to white.
+
+    ``I;16*`` uses the full 16-bit range (/257). ``I`` (32-bit) is treated as 8-bit when
+    its values fit 0..255, as 16-bit when they fit 0..65535, otherwise min-max stretched.
+    ``F`` is treated as 0..1 when it fits, 0..255 when it fits, otherwise min-max stretched.
+    NaN/inf become 0.
+    """
+    mode = image.mode
+    source = image if mode in ("I", "F") else image.convert("I")
+    values = np.asarray(source, dtype=np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low = float(values.min()) if values.size else 0.0
+    high = float(values.max()) if values.size else 0.0
+    if mode.startswith("I;16"):
+        scaled = values / 257.0
+    elif mode == "F" and low >= 0.0 and high <= 1.0:
+        scaled = values * 255.0
+    elif low >= 0.0 and high <= 255.0:
+        scaled = values
+    elif mode == "I" and low >= 0.0 and high <= 65535.0:
+        scaled = values / 257.0
+    else:
+        span = high - low
+        scaled = (values - low) * (255.0 / span) if span > 0 else np.zeros_like(values)
+    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode == "P" and "transparency" in image.info
+    ):
+        return _flatten_alpha(image)
+    if mode.startswith("I") or mode == "F":
+        return _wide_to_rgb(image)
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> DecodedImage:
+    """Decode untrusted bytes; see the module docstring for the rules.
+
+    Raises ``PayloadTooLargeError`` when ``len(data) > max_bytes`` and ``ImageDecodeError``
+    for everything else that makes the bytes unusable.
+    """
+    if not data:
+        raise ImageDecodeError("file is empty")
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(
+            f"file is {len(data):,} bytes, more than the limit of {max_bytes:,} bytes"
+        )
+    image = _open(data, max_pixels)
+    try:
+        with image:
+            container = _FORMAT_ALIASES.get(image.format or "", image.format or "UNKNOWN")
+            if container == "PNG":
+                _check_png_crcs(data)
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            rgb = _to_rgb(oriented)
+            # Detach from the source file object so closing it never invalidates pixels.
+            rgb = rgb.copy() if rgb is image else rgb
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(
+            f"image is too large to decode safely ({exc}); limit is {max_pixels:,} pixels"
+        ) from exc
+    except MemoryError as exc:
+        raise ImageDecodeError("image is too large to decode in the available memory") from exc
+    except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error, EOFError, ...
+        raise ImageDecodeError(f"image data is truncated or corrupt: {_reason(exc)}") from exc
+    width, height = rgb.size
+    return DecodedImage(image=rgb, width=width, height=height, format=container)
+
+
+def crop_to_box(image: Image.Image, box: BoundingBox) -> Image.Image:
+    """Crop to a fractional box; edges round outward so the region is covered, >= 1x1 px.
+
+    A tiny epsilon absorbs float noise (0.3 * 1000 == 300.00000000000006 must not become
+    301) so exact fractions map to exact pixels.
+    """
+    width, height = image.size
+    eps = 1e-9
+    left = min(max(math.floor(box.x * width + eps), 0), width - 1)
+    top = min(max(math.floor(box.y * height + eps), 0), height - 1)
+    right = min(max(math.ceil((box.x + box.width) * width - eps), left + 1), width)
+    bottom = min(max(math.ceil((box.y + box.height) * height - eps), top + 1), height)
+    return image.crop((left, top, right, bottom))

@@ -1,0 +1,271 @@
+"""Ingest: storage references in, indexed (or failed) image rows out.
+
+The pipeline keeps the model busy (ingest is meant to be model-bound):
+
+* a thread pool reads, hashes and decodes files, computes pixel attributes and the model's
+  preprocessing, and hands over only the small 224x224 tensor (the decoded full-size
+  picture is dropped in the worker, so memory stays bounded by the look-ahead window);
+* the calling thread runs the model on full batches (onnxruntime releases the GIL, so
+  decoding of the next batch overlaps inference);
+* a writer thread upserts each finished batch in one transaction.
+
+Idempotent by content: a reference whose sha256 matches an indexed row is skipped without
+decoding; a changed file is re-indexed in place (same id). Bad files (empty, truncated,
+corrupt, not an image, too large, decompression bombs) become ``failed`` rows with the
+reason; nothing else in the run is affected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixdex.blobs import BlobRef, store_for
+from pixdex.config import Settings, get_settings
+from pixdex.errors import PixdexError
+from pixdex.imaging.attributes import compute_attributes
+from pixdex.imaging.decode import decode_image
+from pixdex.inference import get_model
+from pixdex.inference.base import EmbeddingModel
+from pixdex.inference.imagenet import object_tags
+from pixdex.inference.preprocess import preprocess_images
+from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
+from pixdex.storage import catalog, images
+from pixdex.storage.connection import connect
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """One object to index: where it is, the folder it is shown under, what the user said."""
+
+    ref: BlobRef
+    folder: str = "/"
+    meta: ImageMetadata = field(default_factory=ImageMetadata)
+    display: str | None = None  # what reports call it (a local path); defaults to the URI
+
+    @property
+    def label(self) -> str:
+        return self.display or self.ref.uri
+
+
+@dataclass
+class _Loaded:
+    item: IngestItem
+    write: images.ImageWrite
+    pixels: NDArray[np.float32] | None = None
+    skipped: bool = False
+
+
+def ingest(
+    items: Sequence[IngestItem],
+    dataset: str,
+    *,
+    workspace: str | None = None,
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """Index ``items`` into ``dataset`` (created if needed) and report per item."""
+    settings = settings or get_settings()
+    workspace = workspace or settings.workspace
+    items = list({item.ref.uri: item for item in items}.values())  # same object twice: once
+    model = get_model(settings.model, settings)
+    with connect(settings) as conn:
+        ds = catalog.ensure_dataset(conn, workspace, dataset)
+        catalog.register_model(conn, model.spec, ds.id)
+        known: dict[str, images.KnownImage] = {}
+        uris = [item.ref.uri for item in items]
+        for start in range(0, len(uris), 1000):
+            known.update(images.known_images(conn, ds.id, uris[start : start + 1000]))
+
+    report = IndexReport()
+    writer = _BatchWriter(settings, model.spec.name, report)
+    try:
+        batch: list[_Loaded] = []
+        for loaded in _load_all(items, ds.id, known, settings, model):
+            if loaded.skipped:
+                previous = known[loaded.item.ref.uri]
+                report.skipped += 1
+                report.images.append(
+                    IndexedFile(path=loaded.item.label, id=previous.id, status="skipped")
+                )
+                if progress:
+                    progress(1)
+                continue
+            batch.append(loaded)
+            if len(batch) >= settings.batch_size:
+                writer.submit(_embed(model, batch, settings), progress)
+                batch = []
+        if batch:
+            writer.submit(_embed(model, batch, settings), progress)
+    finally:
+        writer.close()
+    position = {item.label: index for index, item in enumerate(items)}
+    report.images.sort(key=lambda entry: position.get(entry.path, len(position)))
+    return report
+
+
+def _load_all(
+    items: Sequence[IngestItem],
+    dataset_id: object,
+    known: dict[str, images.KnownImage],
+    settings: Settings,
+    model: EmbeddingModel,
+) -> Iterator[_Loaded]:
+    """Load items in a thread pool, yielding in input order with a bounded look-ahead."""
+    lookahead = max(2 * settings.batch_size, 4 * settings.decode_workers)
+    with ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="pixdex-decode") as pool:
+        pending: queue.SimpleQueue[Future[_Loaded]] = queue.SimpleQueue()
+        in_flight = 0
+        iterator = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and in_flight < lookahead:
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.put(
+                    pool.submit(_load_one, item, dataset_id, known, settings, model)
+                )
+                in_flight += 1
+            if in_flight == 0:
+                return
+            in_flight -= 1
+            yield pending.get().result()
+
+
+def _load_one(
+    item: IngestItem,
+    dataset_id: object,
+    known: dict[str, images.KnownImage],
+    settings: Settings,
+    model: EmbeddingModel,
+) -> _Loaded:
+    name = PurePosixPath(item.ref.key).name
+    write = images.ImageWrite(
+        dataset_id=dataset_id,  # type: ignore[arg-type]
+        storage_key=item.ref.uri,
+        name=name,
+        folder=item.folder,
+        sha256=None,
+        byte_size=None,
+        status=ImageStatus.FAILED,
+        meta=item.meta,
+    )
+    try:
+        data = store_for(item.ref).get(item.ref, max_bytes=settings.max_file_bytes)
+        write.byte_size = len(data)
+        write.sha256 = hashlib.sha256(data).hexdigest()
+        previous = known.get(item.ref.uri)
+        if (
+            previous is not None
+            and previous.sha256 == write.sha256
+            and previous.status is ImageStatus.INDEXED
+        ):
+            return _Loaded(item, write, skipped=True)
+        decoded = decode_image(
+            data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+        )
+        write.width, write.height, write.format = decoded.width, decoded.height, decoded.format
+        attributes = compute_attributes(decoded.image)
+        write.auto_tags = AutoTags(attributes=attributes)
+        pixels = preprocess_images([decoded.image], model.spec.input_size)
+        return _Loaded(item, write, pixels=pixels)
+    except PixdexError as exc:
+        write.error = exc.message
+        return _Loaded(item, write)
+    except OSError as exc:  # unreadable file (permissions, vanished mid-run)
+        write.error = f"cannot read file: {exc.strerror or exc}"
+        return _Loaded(item, write)
+
+
+def _embed(
+    model: EmbeddingModel, batch: list[_Loaded], settings: Settings
+) -> list[_Loaded]:
+    ready = [loaded for loaded in batch if loaded.pixels is not None]
+    if ready:
+        pixels = np.concatenate([loaded.pixels for loaded in ready if loaded.pixels is not None])
+        output = model.embed_pixels(pixels)
+        names = model.class_names
+        for row, loaded in enumerate(ready):
+            write = loaded.write
+            write.embedding = output.embeddings[row]
+            objects: dict[str, float] = {}
+            if output.class_scores is not None and names is not None:
+                objects = object_tags(
+                    output.class_scores[row],
+                    names,
+                    threshold=settings.object_tag_threshold,
+                    top_k=settings.object_tag_top_k,
+                )
+            write.auto_tags = AutoTags(
+                objects=objects, scenes={}, attributes=write.auto_tags.attributes
+            )
+            write.status = ImageStatus.INDEXED
+            loaded.pixels = None
+    return batch
+
+
+class _BatchWriter:
+    """Writes finished batches on its own thread and connection, in submission order."""
+
+    def __init__(self, settings: Settings, model: str, report: IndexReport) -> None:
+        self._settings = settings
+        self._model = model
+        self._report = report
+        self._queue: queue.Queue[tuple[list[_Loaded], ProgressCallback | None] | None] = (
+            queue.Queue(maxsize=2)
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pixdex-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: list[_Loaded], progress: ProgressCallback | None) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((batch, progress))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain; the error is raised to the caller
+            batch, progress = job
+            try:
+                with connect(self._settings) as conn:
+                    ids = images.write_images(conn, self._model, [b.write for b in batch])
+            except BaseException as exc:
+                self._error = exc
+                continue
+            for loaded, image_id in zip(batch, ids, strict=True):
+                failed = loaded.write.status is ImageStatus.FAILED
+                self._report.images.append(
+                    IndexedFile(
+                        path=loaded.item.label,
+                        id=image_id,
+                        status="failed" if failed else "indexed",
+                        error=loaded.write.error,
+                    )
+                )
+                if failed:
+                    self._report.failed += 1
+                else:
+                    self._report.indexed += 1
+            if progress:
+                progress(len(batch))

@@ -1,0 +1,190 @@
+"""Pydantic models shared by the library, the CLI and (later) the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_SEARCH_LIMIT = 500
+DEFAULT_SEARCH_LIMIT = 50
+TagKind = Literal["objects", "scenes", "attributes"]
+TAG_KINDS: tuple[TagKind, ...] = ("objects", "scenes", "attributes")
+
+
+class ImageStatus(StrEnum):
+    PENDING = "pending"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+class AutoTags(BaseModel):
+    """Automatic content tags: name -> score in [0, 1] per kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    objects: dict[str, float] = Field(default_factory=dict)
+    scenes: dict[str, float] = Field(default_factory=dict)
+    attributes: dict[str, float] = Field(default_factory=dict)
+
+
+class BoundingBox(BaseModel):
+    """A region of an image as fractions of its width and height."""
+
+    model_config = ConfigDict(frozen=True)
+
+    x: Annotated[float, Field(ge=0.0, le=1.0)]
+    y: Annotated[float, Field(ge=0.0, le=1.0)]
+    width: Annotated[float, Field(gt=0.0, le=1.0)]
+    height: Annotated[float, Field(gt=0.0, le=1.0)]
+
+    @model_validator(mode="after")
+    def _inside_image(self) -> BoundingBox:
+        if self.x + self.width > 1.0 + 1e-9 or self.y + self.height > 1.0 + 1e-9:
+            raise ValueError("bounding box must lie inside the image: x + width <= 1 and y + height <= 1")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> BoundingBox:
+        """Parse ``"x,y,w,h"`` (fractions)."""
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 4:
+            raise ValueError("box must be four comma-separated fractions: x,y,width,height")
+        try:
+            x, y, w, h = (float(p) for p in parts)
+        except ValueError as exc:
+            raise ValueError(f"box values must be numbers between 0 and 1, got {text!r}") from exc
+        return cls(x=x, y=y, width=w, height=h)
+
+
+class ImageRecord(BaseModel):
+    """One image row as stored (no embedding)."""
+
+    id: UUID
+    dataset_id: UUID
+    dataset: str
+    folder: str
+    name: str
+    storage_key: str
+    sha256: str | None
+    byte_size: int | None
+    width: int | None
+    height: int | None
+    format: str | None
+    created_at: datetime
+    status: ImageStatus
+    error: str | None
+    user_tags: list[str]
+    annotation_classes: dict[str, int]
+    batch_id: str | None
+    annotation_job_id: str | None
+    split: str | None
+    metadata: dict[str, object]
+    auto_tags: AutoTags
+
+
+class ImageMetadata(BaseModel):
+    """User-supplied metadata attached at ingest."""
+
+    folder: str | None = None
+    user_tags: list[str] = Field(default_factory=list)
+    annotation_classes: dict[str, int] = Field(default_factory=dict)
+    batch_id: str | None = None
+    annotation_job_id: str | None = None
+    split: str | None = None
+    metadata: dict[str, object] = Field(default_factory=dict)
+
+
+class IndexedFile(BaseModel):
+    path: str
+    id: UUID | None
+    status: Literal["indexed", "skipped", "failed", "removed"]
+    error: str | None = None
+
+
+class IndexReport(BaseModel):
+    indexed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    removed: int = 0
+    images: list[IndexedFile] = Field(default_factory=list)
+
+
+def _split_csv(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+class SearchQuery(BaseModel):
+    """A search over one dataset. Every part is optional but at least one must be given.
+
+    Similarity sources (at most one): ``like_vector`` (already-encoded query image),
+    ``like_image_id`` (an indexed image, excluded from its own results).
+    Tag filters: OR within a kind, AND across kinds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1)
+    workspace: str = "default"
+    model: str | None = None
+    like_vector: list[float] | None = None
+    like_image_id: UUID | None = None
+    objects: list[str] = Field(default_factory=list)
+    scenes: list[str] = Field(default_factory=list)
+    attributes: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    class_names: list[str] = Field(default_factory=list)
+    folder: str | None = None
+    batch_id: str | None = None
+    annotation_job_id: str | None = None
+    split: str | None = None
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    offset: int = Field(default=0, ge=0, le=100_000)
+    limit: int = Field(default=DEFAULT_SEARCH_LIMIT, ge=1, le=MAX_SEARCH_LIMIT)
+
+    @field_validator("objects", "scenes", "attributes", "tags", "class_names", mode="after")
+    @classmethod
+    def _normalise_lists(cls, values: list[str]) -> list[str]:
+        return _split_csv(values)
+
+    @model_validator(mode="after")
+    def _one_similarity_source(self) -> SearchQuery:
+        if self.like_vector is not None and self.like_image_id is not None:
+            raise ValueError("give either a query image or an image id to search like, not both")
+        return self
+
+    @property
+    def is_similarity(self) -> bool:
+        return self.like_vector is not None or self.like_image_id is not None
+
+    @property
+    def has_tag_filter(self) -> bool:
+        return bool(self.objects or self.scenes or self.attributes)
+
+
+class SearchHit(BaseModel):
+    id: UUID
+    name: str
+    folder: str
+    score: float
+    width: int | None = None
+    height: int | None = None
+    storage_key: str
+    user_tags: list[str] = Field(default_factory=list)
+    auto_tags: AutoTags = Field(default_factory=AutoTags)
+
+
+class SearchPage(BaseModel):
+    total: int
+    offset: int
+    results: list[SearchHit]
+    exact: bool = Field(
+        default=True,
+        description="True when results were computed exactly; False when from the ANN index.",
+    )

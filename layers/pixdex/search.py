@@ -1,0 +1,170 @@
+"""Search: by similar image (bytes or an indexed id), by auto-tags, by metadata, combined.
+
+Scores: cosine similarity (1 - cosine distance) for similarity searches; for tag-only
+searches the mean over queried kinds of the best matching tag score; 1.0 for pure
+metadata filters (then newest first).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixdex.config import Settings, get_settings
+from pixdex.errors import ConflictError, InvalidInputError
+from pixdex.imaging.decode import crop_to_box, decode_image
+from pixdex.inference import get_model
+from pixdex.models import AutoTags, BoundingBox, SearchHit, SearchPage, SearchQuery
+from pixdex.storage import catalog, images, search_sql
+from pixdex.storage.connection import Conn, connect
+
+
+def encode_query_image(
+    data: bytes, *, box: BoundingBox | None = None, model: str | None = None,
+    settings: Settings | None = None,
+) -> list[float]:
+    """Decode a query image (optionally only ``box`` of it) and embed it."""
+    settings = settings or get_settings()
+    decoded = decode_image(
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+    )
+    picture = crop_to_box(decoded.image, box) if box is not None else decoded.image
+    embedding = get_model(model or settings.model, settings).embed_images([picture]).embeddings
+    return [float(v) for v in embedding[0]]
+
+
+def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
+    settings = settings or get_settings()
+    _require_criteria(query)
+    with connect(settings) as conn:
+        dataset = catalog.get_dataset(conn, query.workspace, query.dataset)
+        filters = search_sql.Filters(
+            dataset_id=dataset.id,
+            objects=query.objects,
+            scenes=query.scenes,
+            attributes=query.attributes,
+            user_tags=query.tags,
+            class_names=query.class_names,
+            folder=query.folder,
+            batch_id=query.batch_id,
+            annotation_job_id=query.annotation_job_id,
+            split=query.split,
+            exclude_id=query.like_image_id,
+        )
+        if query.is_similarity:
+            return _similarity(conn, query, filters, settings)
+        ranked = search_sql.tag_ranked(conn, filters, query.offset, query.limit)
+        total = search_sql.count_matching(conn, filters)
+        return SearchPage(
+            total=total, offset=query.offset, results=_hits(conn, ranked), exact=True
+        )
+
+
+def _require_criteria(query: SearchQuery) -> None:
+    if (
+        query.is_similarity
+        or query.has_tag_filter
+        or query.tags
+        or query.class_names
+        or query.folder is not None
+        or query.batch_id is not None
+        or query.annotation_job_id is not None
+        or query.split is not None
+    ):
+        return
+    raise InvalidInputError(
+        "give at least one search criterion: a query image, an image id, objects / scenes / "
+        "attributes, or a filter (tag, class name, folder, batch id, annotation job id, split)"
+    )
+
+
+def _query_vector(conn: Conn, query: SearchQuery, model: str, dim: int) -> NDArray[np.float32]:
+    if query.like_vector is not None:
+        vector = np.asarray(query.like_vector, dtype=np.float32)
+        if vector.shape != (dim,):
+            raise InvalidInputError(
+                f"query vector has {vector.size} dimensions; model {model} uses {dim}",
+                field="like_vector",
+            )
+        return vector
+    assert query.like_image_id is not None
+    record = images.get_image(conn, query.workspace, query.like_image_id)
+    stored = images.get_embedding(conn, query.like_image_id, model)
+    if stored is None:
+        reason = f" ({record.error})" if record.error else ""
+        raise ConflictError(
+            f"image {query.like_image_id} has no {model} embedding: its status is "
+            f"{record.status.value}{reason}",
+            field="like_image_id",
+        )
+    return stored
+
+
+def _similarity(
+    conn: Conn, query: SearchQuery, filters: search_sql.Filters, settings: Settings
+) -> SearchPage:
+    model = query.model or settings.model
+    dim = catalog.model_dim(conn, model)
+    vector = _query_vector(conn, query, model, dim)
+    if not np.isfinite(vector).all() or float(np.linalg.norm(vector)) == 0.0:
+        raise InvalidInputError("query vector must be finite and non-zero", field="like_vector")
+    window = query.offset + query.limit
+    cap = settings.exact_search_max_rows
+    matching = search_sql.count_matching(conn, filters, cap=cap + 1)
+    exact = matching <= cap
+
+    def candidates(exact_scan: bool) -> list[tuple[UUID, float]]:
+        return search_sql.vector_candidates(
+            conn, model=model, dim=dim, query=vector, filters=filters, k=window,
+            exact=exact_scan, ef_search=settings.hnsw_ef_search,
+        )
+
+    ranked = candidates(exact)
+    if not exact and len(ranked) < min(window, matching):
+        # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.
+        exact = True
+        ranked = candidates(True)
+    max_distance = None if query.threshold is None else 1.0 - query.threshold
+    if max_distance is not None:
+        ranked = [(i, d) for i, d in ranked if d <= max_distance + 1e-6]
+    page = [(i, 1.0 - d) for i, d in ranked[query.offset : window]]
+    if exact:
+        total = matching if max_distance is None else search_sql.count_within(
+            conn, model=model, dim=dim, query=vector, filters=filters,
+            max_distance=max_distance + 1e-6,
+        )
+    elif max_distance is not None and len(ranked) < window:
+        total = len(ranked)  # the threshold cut the ordered stream: we saw its end
+    else:
+        # Counting a large filtered set exactly would cost more than the search itself.
+        total = (
+            max(search_sql.estimate_matching(conn, filters), matching)
+            if max_distance is None
+            else max(len(ranked), window)
+        )
+    return SearchPage(total=total, offset=query.offset, results=_hits(conn, page), exact=exact)
+
+
+def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:
+    rows = search_sql.hit_rows(conn, [i for i, _ in ranked])
+    hits: list[SearchHit] = []
+    for image_id, score in ranked:
+        row = rows.get(image_id)
+        if row is None:  # deleted between ranking and fetching
+            continue
+        hits.append(
+            SearchHit(
+                id=image_id,
+                name=str(row["name"]),
+                folder=str(row["folder"]),
+                score=round(score, 6),
+                width=row["width"],
+                height=row["height"],
+                storage_key=str(row["storage_key"]),
+                user_tags=list(row["user_tags"]),
+                auto_tags=AutoTags.model_validate(row["auto_tags"]),
+            )
+        )
+    return hits

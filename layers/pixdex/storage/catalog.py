@@ -1,0 +1,124 @@
+"""Workspaces, datasets and registered embedding models (named vectors)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from uuid import UUID
+
+from psycopg import sql
+
+from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.inference.base import ModelSpec
+from pixdex.storage.connection import Conn
+
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    id: UUID
+    workspace_id: UUID
+    workspace: str
+    name: str
+
+
+def ensure_workspace(conn: Conn, name: str) -> UUID:
+    row = conn.execute(
+        "INSERT INTO workspaces (name) VALUES (%s)"
+        " ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        (name,),
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+def ensure_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
+    _check_dataset_name(name)
+    workspace_id = ensure_workspace(conn, workspace)
+    row = conn.execute(
+        "INSERT INTO datasets (workspace_id, name) VALUES (%s, %s)"
+        " ON CONFLICT (workspace_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        (workspace_id, name),
+    ).fetchone()
+    assert row is not None
+    return DatasetRow(UUID(str(row["id"])), workspace_id, workspace, name)
+
+
+def get_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
+    row = conn.execute(
+        "SELECT d.id, d.workspace_id FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
+        " WHERE w.name = %s AND d.name = %s",
+        (workspace, name),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(
+            f"dataset {name!r} does not exist; index some images into it first "
+            f"(pixdex index PATH --dataset {name})",
+            field="dataset",
+        )
+    return DatasetRow(UUID(str(row["id"])), UUID(str(row["workspace_id"])), workspace, name)
+
+
+def list_datasets(conn: Conn, workspace: str) -> list[dict[str, object]]:
+    return conn.execute(
+        "SELECT d.id, d.name, d.created_at,"
+        " count(i.id) AS images,"
+        " count(i.id) FILTER (WHERE i.status = 'indexed') AS indexed,"
+        " count(i.id) FILTER (WHERE i.status = 'failed') AS failed,"
+        " count(i.id) FILTER (WHERE i.status = 'pending') AS pending"
+        " FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
+        " LEFT JOIN images i ON i.dataset_id = d.id"
+        " WHERE w.name = %s GROUP BY d.id ORDER BY d.name",
+        (workspace,),
+    ).fetchall()
+
+
+def _check_dataset_name(name: str) -> None:
+    if not name or len(name) > 200 or name != name.strip() or "\x00" in name:
+        raise InvalidInputError(
+            "dataset name must be 1-200 characters without leading/trailing spaces",
+            field="dataset",
+        )
+
+
+def hnsw_index_name(model: str) -> str:
+    return "image_embeddings_hnsw_" + re.sub(r"[^a-z0-9]", "_", model)
+
+
+def register_model(conn: Conn, spec: ModelSpec, dataset_id: UUID | None = None) -> None:
+    """Record the model and make sure its partial HNSW (cosine, halfvec) index exists."""
+    if not _MODEL_NAME.match(spec.name):
+        raise InvalidInputError(f"invalid model name {spec.name!r}", field="model")
+    conn.execute(
+        "INSERT INTO embedding_models (name, dim, encodes_text, tags) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (name) DO NOTHING",
+        (spec.name, spec.dim, spec.encodes_text, spec.tags),
+    )
+    # CREATE INDEX IF NOT EXISTS can still race on the catalog; the advisory lock keeps
+    # two first-time ingests from colliding.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.name,))
+    conn.execute(
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS {index} ON image_embeddings"
+            " USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops)"
+            " WITH (m = 16, ef_construction = 64) WHERE model = {model}"
+        ).format(
+            index=sql.Identifier(hnsw_index_name(spec.name)),
+            dim=sql.Literal(spec.dim),
+            model=sql.Literal(spec.name),
+        )
+    )
+    if dataset_id is not None:
+        conn.execute(
+            "INSERT INTO dataset_models (dataset_id, model) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (dataset_id, spec.name),
+        )
+
+
+def model_dim(conn: Conn, model: str) -> int:
+    row = conn.execute("SELECT dim FROM embedding_models WHERE name = %s", (model,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no images were embedded with model {model!r}", field="model")
+    return int(str(row["dim"]))

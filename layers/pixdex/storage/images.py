@@ -1,0 +1,197 @@
+"""Image rows and their embeddings: batched writes, lookups, deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+from pgvector import HalfVector
+from psycopg.types.json import Jsonb
+
+from pixdex.errors import NotFoundError
+from pixdex.models import AutoTags, ImageMetadata, ImageRecord, ImageStatus, TAG_KINDS
+from pixdex.storage.connection import Conn
+
+
+@dataclass
+class ImageWrite:
+    """Everything ingest knows about one file, ready to be written in a batch."""
+
+    dataset_id: UUID
+    storage_key: str
+    name: str
+    folder: str
+    sha256: str | None
+    byte_size: int | None
+    status: ImageStatus
+    error: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    meta: ImageMetadata = field(default_factory=ImageMetadata)
+    auto_tags: AutoTags = field(default_factory=AutoTags)
+    embedding: NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True)
+class KnownImage:
+    id: UUID
+    sha256: str | None
+    status: ImageStatus
+
+
+def tag_keys(tags: AutoTags) -> list[str]:
+    return [f"{kind}:{name}" for kind in TAG_KINDS for name in getattr(tags, kind)]
+
+
+_UPSERT = """
+INSERT INTO images (dataset_id, storage_key, name, folder, sha256, byte_size, width, height,
+                    format, status, error, user_tags, annotation_classes, batch_id,
+                    annotation_job_id, split, metadata, auto_tags, tag_keys)
+VALUES (%(dataset_id)s, %(storage_key)s, %(name)s, %(folder)s, %(sha256)s, %(byte_size)s,
+        %(width)s, %(height)s, %(format)s, %(status)s, %(error)s, %(user_tags)s,
+        %(annotation_classes)s, %(batch_id)s, %(annotation_job_id)s, %(split)s, %(metadata)s,
+        %(auto_tags)s, %(tag_keys)s)
+ON CONFLICT (dataset_id, storage_key) DO UPDATE SET
+    name = EXCLUDED.name, folder = EXCLUDED.folder, sha256 = EXCLUDED.sha256,
+    byte_size = EXCLUDED.byte_size, width = EXCLUDED.width, height = EXCLUDED.height,
+    format = EXCLUDED.format, status = EXCLUDED.status, error = EXCLUDED.error,
+    user_tags = EXCLUDED.user_tags, annotation_classes = EXCLUDED.annotation_classes,
+    batch_id = EXCLUDED.batch_id, annotation_job_id = EXCLUDED.annotation_job_id,
+    split = EXCLUDED.split, metadata = EXCLUDED.metadata, auto_tags = EXCLUDED.auto_tags,
+    tag_keys = EXCLUDED.tag_keys, updated_at = now()
+RETURNING id
+"""
+
+
+def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UUID]:
+    """Upsert a batch of images (and their embeddings) in one transaction; return ids."""
+    if not batch:
+        return []
+    params = [
+        {
+            "dataset_id": w.dataset_id,
+            "storage_key": w.storage_key,
+            "name": w.name,
+            "folder": w.folder,
+            "sha256": w.sha256,
+            "byte_size": w.byte_size,
+            "width": w.width,
+            "height": w.height,
+            "format": w.format,
+            "status": w.status.value,
+            "error": w.error,
+            "user_tags": w.meta.user_tags,
+            "annotation_classes": Jsonb(w.meta.annotation_classes),
+            "batch_id": w.meta.batch_id,
+            "annotation_job_id": w.meta.annotation_job_id,
+            "split": w.meta.split,
+            "metadata": Jsonb(w.meta.metadata),
+            "auto_tags": Jsonb(w.auto_tags.model_dump()),
+            "tag_keys": tag_keys(w.auto_tags),
+        }
+        for w in batch
+    ]
+    ids: list[UUID] = []
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_UPSERT, params, returning=True)
+        while True:
+            row = cur.fetchone()
+            assert row is not None
+            ids.append(UUID(str(row["id"])))
+            if not cur.nextset():
+                break
+        embedded = [(i, w) for i, w in zip(ids, batch, strict=True) if w.embedding is not None]
+        stale = [i for i, w in zip(ids, batch, strict=True) if w.embedding is None]
+        if stale:
+            cur.execute(
+                "DELETE FROM image_embeddings WHERE image_id = ANY(%s) AND model = %s",
+                (stale, model),
+            )
+        if embedded:
+            cur.executemany(
+                "INSERT INTO image_embeddings (image_id, model, dataset_id, embedding)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (image_id, model)"
+                " DO UPDATE SET embedding = EXCLUDED.embedding",
+                [(i, model, w.dataset_id, HalfVector(w.embedding)) for i, w in embedded],
+            )
+    return ids
+
+
+def known_images(conn: Conn, dataset_id: UUID, keys: Sequence[str]) -> dict[str, KnownImage]:
+    rows = conn.execute(
+        "SELECT storage_key, id, sha256, status FROM images"
+        " WHERE dataset_id = %s AND storage_key = ANY(%s)",
+        (dataset_id, list(keys)),
+    ).fetchall()
+    return {
+        str(r["storage_key"]): KnownImage(
+            UUID(str(r["id"])), None if r["sha256"] is None else str(r["sha256"]),
+            ImageStatus(str(r["status"])),
+        )
+        for r in rows
+    }
+
+
+def delete_by_keys(conn: Conn, dataset_id: UUID, keys: Sequence[str]) -> list[tuple[str, UUID]]:
+    rows = conn.execute(
+        "DELETE FROM images WHERE dataset_id = %s AND storage_key = ANY(%s)"
+        " RETURNING storage_key, id",
+        (dataset_id, list(keys)),
+    ).fetchall()
+    return [(str(r["storage_key"]), UUID(str(r["id"]))) for r in rows]
+
+
+def delete_by_ids(
+    conn: Conn, workspace: str, ids: Sequence[UUID], *, dataset_id: UUID | None = None
+) -> list[UUID]:
+    if not ids:
+        return []
+    rows = conn.execute(
+        "DELETE FROM images i USING datasets d, workspaces w"
+        " WHERE i.dataset_id = d.id AND d.workspace_id = w.id AND w.name = %s"
+        " AND i.id = ANY(%s) AND (%s::uuid IS NULL OR i.dataset_id = %s::uuid) RETURNING i.id",
+        (workspace, list(ids), dataset_id, dataset_id),
+    ).fetchall()
+    return [UUID(str(r["id"])) for r in rows]
+
+
+def keys_under(conn: Conn, dataset_id: UUID, key_prefix: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT storage_key FROM images WHERE dataset_id = %s AND starts_with(storage_key, %s)",
+        (dataset_id, key_prefix),
+    ).fetchall()
+    return [str(r["storage_key"]) for r in rows]
+
+
+_RECORD_COLUMNS = """
+    i.id, i.dataset_id, d.name AS dataset, i.folder, i.name, i.storage_key, i.sha256,
+    i.byte_size, i.width, i.height, i.format, i.created_at, i.status, i.error, i.user_tags,
+    i.annotation_classes, i.batch_id, i.annotation_job_id, i.split, i.metadata, i.auto_tags
+"""
+
+
+def get_image(conn: Conn, workspace: str, image_id: UUID) -> ImageRecord:
+    row = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM images i JOIN datasets d ON d.id = i.dataset_id"
+        " JOIN workspaces w ON w.id = d.workspace_id WHERE w.name = %s AND i.id = %s",
+        (workspace, image_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"image {image_id} does not exist", field="id")
+    return ImageRecord.model_validate(row)
+
+
+def get_embedding(conn: Conn, image_id: UUID, model: str) -> NDArray[np.float32] | None:
+    row = conn.execute(
+        "SELECT embedding FROM image_embeddings WHERE image_id = %s AND model = %s",
+        (image_id, model),
+    ).fetchone()
+    if row is None:
+        return None
+    value = row["embedding"]
+    assert isinstance(value, HalfVector)
+    return np.asarray(value.to_numpy(), dtype=np.float32)

@@ -1,0 +1,253 @@
+"""The SQL behind search: filters, exact and ANN (HNSW) vector ranking, tag ranking.
+
+Strategy for filtered vector search (kept here because it is about how PostgreSQL runs it):
+
+* Count the rows that pass the filters, stopping at ``exact_max_rows + 1``.
+* Few rows (<= exact_max_rows): rank them exactly (index scans off, so the filters' btree /
+  GIN indexes pick the rows and a sort ranks them). Exact recall, and fast because the set
+  is small. This is what makes very selective filters return the true top-k.
+* Many rows: the per-model HNSW index with ``hnsw.iterative_scan = strict_order``: the scan
+  keeps going until enough rows pass the filters, and the stream it yields is ordered, so
+  page N of a query is always the continuation of page N-1 (no overlap, no gap). If the scan
+  gives up early (``hnsw.max_scan_tuples``) the exact path runs instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+from pgvector import HalfVector
+from psycopg import sql
+
+from pixdex.storage.catalog import hnsw_index_name
+from pixdex.storage.connection import Conn
+
+# Extra candidates fetched past the requested window so that exact ties straddling the
+# window edge are still ordered by id consistently from page to page.
+_TIE_MARGIN = 16
+
+
+@dataclass(frozen=True)
+class Filters:
+    dataset_id: UUID
+    objects: Sequence[str] = ()
+    scenes: Sequence[str] = ()
+    attributes: Sequence[str] = ()
+    user_tags: Sequence[str] = ()
+    class_names: Sequence[str] = ()
+    folder: str | None = None
+    batch_id: str | None = None
+    annotation_job_id: str | None = None
+    split: str | None = None
+    exclude_id: UUID | None = None
+
+
+@dataclass
+class _Where:
+    clauses: list[sql.Composable] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, clause: str, **params: Any) -> None:
+        self.clauses.append(sql.SQL(clause))
+        self.params.update(params)
+
+    def composed(self) -> sql.Composable:
+        return sql.SQL(" AND ").join(self.clauses)
+
+
+def _where(filters: Filters) -> _Where:
+    where = _Where()
+    where.add("i.dataset_id = %(dataset_id)s", dataset_id=filters.dataset_id)
+    where.add("i.status = 'indexed'")
+    for kind, names in (
+        ("objects", filters.objects),
+        ("scenes", filters.scenes),
+        ("attributes", filters.attributes),
+    ):
+        if names:
+            where.add(f"i.tag_keys && %({kind})s", **{kind: [f"{kind}:{n}" for n in names]})
+    if filters.user_tags:
+        where.add("i.user_tags @> %(user_tags)s", user_tags=list(filters.user_tags))
+    if filters.class_names:
+        where.add("i.annotation_classes ?| %(class_names)s", class_names=list(filters.class_names))
+    if filters.folder is not None and filters.folder != "/":
+        folder = filters.folder.rstrip("/")
+        escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.add(
+            "(i.folder = %(folder)s OR i.folder LIKE %(folder_prefix)s)",
+            folder=folder,
+            folder_prefix=escaped + "/%",
+        )
+    if filters.batch_id is not None:
+        where.add("i.batch_id = %(batch_id)s", batch_id=filters.batch_id)
+    if filters.annotation_job_id is not None:
+        where.add("i.annotation_job_id = %(job_id)s", job_id=filters.annotation_job_id)
+    if filters.split is not None:
+        where.add("i.split = %(split)s", split=filters.split)
+    if filters.exclude_id is not None:
+        where.add("i.id <> %(exclude_id)s", exclude_id=filters.exclude_id)
+    return where
+
+
+def count_matching(conn: Conn, filters: Filters, cap: int | None = None) -> int:
+    """Rows passing the filters; stops counting at ``cap`` when given."""
+    where = _where(filters)
+    inner = sql.SQL("SELECT 1 FROM images i WHERE {w}").format(w=where.composed())
+    if cap is not None:
+        inner = sql.SQL("{inner} LIMIT {cap}").format(inner=inner, cap=sql.Literal(cap))
+    query = sql.SQL("SELECT count(*) AS n FROM ({inner}) AS matching").format(inner=inner)
+    row = conn.execute(query, where.params).fetchone()
+    assert row is not None
+    return int(str(row["n"]))
+
+
+def estimate_matching(conn: Conn, filters: Filters) -> int:
+    """The planner's row estimate: cheap, used for ``total`` when counting would be slow."""
+    where = _where(filters)
+    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM images i WHERE {w}").format(
+        w=where.composed()
+    )
+    row = conn.execute(query, where.params).fetchone()
+    assert row is not None
+    plan = next(iter(row.values()))
+    assert isinstance(plan, list)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def vector_candidates(
+    conn: Conn,
+    *,
+    model: str,
+    dim: int,
+    query: NDArray[np.float32],
+    filters: Filters,
+    k: int,
+    exact: bool,
+    ef_search: int,
+    max_scan_tuples: int = 20_000,
+) -> list[tuple[UUID, float]]:
+    """Top ``k`` (+ a tie margin) rows by cosine distance, ordered by (distance, id)."""
+    where = _where(filters)
+    where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
+    window = k + _TIE_MARGIN
+    statement = sql.SQL(
+        "SELECT e.image_id AS id,"
+        " (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) AS distance"
+        " FROM image_embeddings e JOIN images i ON i.id = e.image_id"
+        " WHERE e.dataset_id = %(dataset_id)s AND {w}"
+        " ORDER BY distance LIMIT {window}"
+    ).format(
+        dim=sql.Literal(dim),
+        w=where.composed(),
+        window=sql.Literal(window),
+    )
+    params = {**where.params, "query": HalfVector(query)}
+    with conn.transaction():
+        if exact:
+            # Bitmap scans on the filter indexes stay allowed; only the HNSW ordered scan
+            # (and plain index scans) are ruled out, so ranking is exact.
+            conn.execute("SET LOCAL enable_indexscan = off")
+        else:
+            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+        rows = conn.execute(statement, params).fetchall()
+    ranked = sorted(
+        ((UUID(str(r["id"])), float(str(r["distance"]))) for r in rows),
+        key=lambda pair: (pair[1], str(pair[0])),
+    )
+    return ranked
+
+
+def uses_hnsw(conn: Conn, model: str, dim: int, filters: Filters) -> bool:
+    """True when the planner would serve the ANN query from the model's HNSW index."""
+    where = _where(filters)
+    where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
+    statement = sql.SQL(
+        "EXPLAIN SELECT e.image_id FROM image_embeddings e JOIN images i ON i.id = e.image_id"
+        " WHERE e.dataset_id = %(dataset_id)s AND {w}"
+        " ORDER BY (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) LIMIT 10"
+    ).format(dim=sql.Literal(dim), w=where.composed())
+    params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
+    plan = "\n".join(str(next(iter(r.values()))) for r in conn.execute(statement, params))
+    return hnsw_index_name(model) in plan
+
+
+def tag_ranked(
+    conn: Conn, filters: Filters, offset: int, limit: int
+) -> list[tuple[UUID, float]]:
+    """Rank by auto-tag score: per queried kind the best matching tag, averaged over kinds."""
+    where = _where(filters)
+    parts: list[sql.Composable] = []
+    for kind, names in (
+        ("objects", filters.objects),
+        ("scenes", filters.scenes),
+        ("attributes", filters.attributes),
+    ):
+        if names:
+            parts.append(
+                sql.SQL(
+                    "coalesce((SELECT max((i.auto_tags -> {kind} ->> t)::float8)"
+                    " FROM unnest({names}::text[]) AS t), 0)"
+                ).format(kind=sql.Literal(kind), names=sql.Placeholder(f"rank_{kind}"))
+            )
+            where.params[f"rank_{kind}"] = list(names)
+    score = (
+        sql.SQL("({}) / {}").format(sql.SQL(" + ").join(parts), sql.Literal(float(len(parts))))
+        if parts
+        else sql.SQL("1.0")
+    )
+    order = sql.SQL("score DESC, i.id") if parts else sql.SQL("i.created_at DESC, i.id")
+    statement = sql.SQL(
+        "SELECT i.id, {score} AS score FROM images i WHERE {w}"
+        " ORDER BY {order} OFFSET {offset} LIMIT {limit}"
+    ).format(
+        score=score,
+        w=where.composed(),
+        order=order,
+        offset=sql.Literal(offset),
+        limit=sql.Literal(limit),
+    )
+    return [
+        (UUID(str(r["id"])), float(str(r["score"])))
+        for r in conn.execute(statement, where.params)
+    ]
+
+
+def hit_rows(conn: Conn, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, name, folder, width, height, storage_key, user_tags, auto_tags"
+        " FROM images WHERE id = ANY(%s)",
+        (list(ids),),
+    ).fetchall()
+    return {UUID(str(r["id"])): dict(r) for r in rows}
+
+
+def count_within(
+    conn: Conn,
+    *,
+    model: str,
+    dim: int,
+    query: NDArray[np.float32],
+    filters: Filters,
+    max_distance: float,
+) -> int:
+    """Exact number of filtered rows within ``max_distance`` (used on small filtered sets)."""
+    where = _where(filters)
+    where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
+    statement = sql.SQL(
+        "SELECT count(*) AS n FROM image_embeddings e JOIN images i ON i.id = e.image_id"
+        " WHERE e.dataset_id = %(dataset_id)s AND {w}"
+        " AND ((e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim})) <= %(max_d)s"
+    ).format(dim=sql.Literal(dim), w=where.composed())
+    params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_indexscan = off")
+        row = conn.execute(statement, params).fetchone()
+    assert row is not None
+    return int(str(row["n"]))
