@@ -15,13 +15,13 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import skimage.data
 from PIL import Image
-
 from pixdex.config import Settings
 from pixdex.inference import EfficientNetLite0, preprocess_images
 
@@ -39,8 +39,7 @@ def _photos(count: int) -> list[Image.Image]:
     return [base[i % len(base)].copy() for i in range(count)]
 
 
-def _time(fn: object, repeats: int) -> float:
-    assert callable(fn)
+def _time(fn: Callable[[], None], repeats: int) -> float:
     fn()  # warm-up: first run allocates arenas and picks kernels
     best = float("inf")
     for _ in range(repeats):

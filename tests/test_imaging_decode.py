@@ -291,3 +291,13 @@ def test_arbitrary_bytes_only_raise_typed_errors(prefix: bytes, tail: bytes) -> 
     except (ImageDecodeError, PayloadTooLargeError):
         return
     assert decoded.image.mode == "RGB"
+
+
+def test_unconvertible_mode_is_typed(tmp_path: Path) -> None:
+    data = save(tmp_path, Image.new("LAB", (8, 8), (50, 0, 0)), "lab.tiff")
+    try:
+        decoded = decode(data)
+    except ImageDecodeError as exc:
+        assert "LAB" in exc.message
+    else:
+        assert decoded.image.mode == "RGB"

@@ -15,7 +15,6 @@ import skimage.data
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image
-
 from pixdex.config import Settings
 from pixdex.inference import (
     EfficientNetLite0,
@@ -42,7 +41,9 @@ def _photos() -> list[Image.Image]:
 @pytest.fixture(scope="module")
 def reference() -> torch.nn.Module:
     torch.manual_seed(0)
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(default_weights_path()))
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=str(default_weights_path())
+    )
     net.eval()
     # Lite models must run ReLU6; set_swish() would silently replace it with swish.
     assert isinstance(net._swish, torch.nn.ReLU6)
@@ -64,7 +65,9 @@ def test_legacy_reader_matches_torch_load() -> None:
         np.testing.assert_array_equal(ours[key], tensor.numpy(), err_msg=key)
 
 
-def test_onnx_matches_pytorch_reference(reference: torch.nn.Module, ours: EfficientNetLite0) -> None:
+def test_onnx_matches_pytorch_reference(
+    reference: torch.nn.Module, ours: EfficientNetLite0
+) -> None:
     pixels = preprocess_images(_photos())
     with torch.no_grad():
         batch = torch.from_numpy(pixels)

@@ -42,6 +42,8 @@ from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
 
 ProgressCallback = Callable[[int], None]
+# Autovacuum catches up eventually; a run this large refreshes statistics at once.
+_ANALYZE_AFTER = 1000
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ def ingest(
             writer.submit(_embed(model, batch, settings), progress)
     finally:
         writer.close()
+    if report.indexed >= _ANALYZE_AFTER:
+        with connect(settings) as conn:
+            images.refresh_statistics(conn)
     position = {item.label: index for index, item in enumerate(items)}
     report.images.sort(key=lambda entry: position.get(entry.path, len(position)))
     return report

@@ -83,8 +83,6 @@ class BlobRef:
             )
         parts = urlsplit(uri)
         scheme = parts.scheme.lower()
-        if parts.query or parts.fragment:
-            raise InvalidInputError(f"blob URI must not have a query or fragment: {uri!r}")
         if scheme == "s3":
             # Take the key from the raw text: urlsplit would eat '#'/'?' inside keys.
             rest = uri.split("://", 1)[1]
@@ -95,6 +93,10 @@ class BlobRef:
                 )
             return cls("s3", bucket, key)
         if scheme == "file":
+            if parts.query or parts.fragment:  # '?'/'#' in names are percent-encoded
+                raise InvalidInputError(
+                    f"file URI must not have a query or fragment: {uri!r}", field="uri"
+                )
             if parts.netloc not in ("", "localhost"):
                 raise InvalidInputError(
                     f"file URI must be local (file:///path), got host {parts.netloc!r}",

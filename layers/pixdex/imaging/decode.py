@@ -27,14 +27,21 @@ import math
 import struct
 import threading
 import warnings
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from pixdex.errors import ImageDecodeError, PayloadTooLargeError
+from pixdex.imaging.formats import (
+    CONTENT_TYPES,
+    check_png_crcs,
+    heif_supported,
+    sniff_format,
+    supported_formats,
+    unsupported_message,
+)
+from pixdex.imaging.modes import to_rgb
 from pixdex.models import BoundingBox
 
 __all__ = [
@@ -52,23 +59,6 @@ __all__ = [
 _PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_ALIASES: Mapping[str, str] = {"MPO": "JPEG"}
 
-CONTENT_TYPES: Mapping[str, str] = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-    "HEIF": "image/heic",
-    "AVIF": "image/avif",
-}
-
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
-
-_heif_lock = threading.Lock()
-_heif_state: list[bool] = []  # empty: not tried yet; [True]/[False]: registration result
-
 # warnings.catch_warnings mutates process-global state; serialising the (cheap, header-only)
 # open step keeps concurrent decoders from restoring each other's filters wrongly.
 _open_lock = threading.Lock()
@@ -82,57 +72,6 @@ class DecodedImage:
     width: int
     height: int
     format: str
-
-
-def heif_supported() -> bool:
-    """Register the pillow_heif opener on first call (once per process); report success."""
-    with _heif_lock:
-        if not _heif_state:
-            try:
-                import pillow_heif  # optional dependency; absent means no HEIC support
-
-                pillow_heif.register_heif_opener()
-                _heif_state.append(True)
-            except Exception:  # any import/registration failure simply disables HEIC
-                _heif_state.append(False)
-        return _heif_state[0]
-
-
-def supported_formats() -> tuple[str, ...]:
-    """Human-readable names of the formats :func:`decode_image` accepts right now."""
-    names = ("JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF")
-    return (*names, "HEIC") if heif_supported() else names
-
-
-def sniff_format(data: bytes) -> str | None:
-    """Identify an image container from its magic bytes, without parsing it.
-
-    Returns a format id (``"JPEG"``, ``"PNG"``, ``"WEBP"``, ``"GIF"``, ``"BMP"``, ``"TIFF"``,
-    ``"HEIF"``, ``"AVIF"``) or ``None``. A match does not mean the file is valid.
-    """
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if data.startswith(b"BM") and len(data) >= 14:
-        return "BMP"
-    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "TIFF"
-    if data[4:8] == b"ftyp":
-        brand = data[8:12]
-        if brand in _HEIF_BRANDS:
-            return "HEIF"
-        if brand in _AVIF_BRANDS:
-            return "AVIF"
-    return None
-
-
-def _unsupported_message() -> str:
-    return f"not a recognised image format (supported: {', '.join(supported_formats())})"
 
 
 def _pixel_limit(max_pixels: int) -> int:
@@ -177,7 +116,7 @@ def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     if image is None:
         sniffed = sniff_format(data)
         if sniffed is None or (sniffed == "HEIF" and not heif_supported()) or sniffed == "AVIF":
-            raise ImageDecodeError(_unsupported_message())
+            raise ImageDecodeError(unsupported_message())
         raise ImageDecodeError(
             f"image data is truncated or corrupt: {sniffed} header could not be parsed"
         )
@@ -196,84 +135,17 @@ def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     return image
 
 
-_PNG_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
-
-
-def _check_png_crcs(data: bytes) -> None:
-    """Verify CRCs of critical PNG chunks, as libpng does; Pillow skips the IDAT CRCs.
-
-    Ancillary chunks are not checked: a bad CRC there (common from sloppy writers) does
-    not affect the pixels. Structural problems are left for the decoder to report.
-    """
-    pos = 8
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        end = pos + 8 + length
-        if end + 4 > len(data):
-            return
-        if kind in _PNG_CRITICAL:
-            (stored,) = struct.unpack(">I", data[end : end + 4])
-            if zlib.crc32(data[pos + 4 : end]) != stored:
-                raise ImageDecodeError(
-                    f"image data is truncated or corrupt: bad checksum in PNG {kind.decode()} chunk"
-                )
-        if kind == b"IEND":
-            return
-        pos = end + 4
-
-
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return text if text else type(exc).__name__
 
 
-def _flatten_alpha(image: Image.Image) -> Image.Image:
-    """Composite on white: transparent regions of logos/screenshots are meant as 'paper'."""
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-def _wide_to_rgb(image: Image.Image) -> Image.Image:
-    """Rescale 16/32-bit integer and float greyscale to 8 bits without clipping to white.
-
-    ``I;16*`` uses the full 16-bit range (/257). ``I`` (32-bit) is treated as 8-bit when
-    its values fit 0..255, as 16-bit when they fit 0..65535, otherwise min-max stretched.
-    ``F`` is treated as 0..1 when it fits, 0..255 when it fits, otherwise min-max stretched.
-    NaN/inf become 0.
-    """
-    mode = image.mode
-    source = image if mode in ("I", "F") else image.convert("I")
-    values = np.asarray(source, dtype=np.float64)
-    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    low = float(values.min()) if values.size else 0.0
-    high = float(values.max()) if values.size else 0.0
-    if mode.startswith("I;16"):
-        scaled = values / 257.0
-    elif mode == "F" and low >= 0.0 and high <= 1.0:
-        scaled = values * 255.0
-    elif low >= 0.0 and high <= 255.0:
-        scaled = values
-    elif mode == "I" and low >= 0.0 and high <= 65535.0:
-        scaled = values / 257.0
-    else:
-        span = high - low
-        scaled = (values - low) * (255.0 / span) if span > 0 else np.zeros_like(values)
-    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(grey).convert("RGB")
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    mode = image.mode
-    if mode == "RGB":
+def _orient(image: Image.Image) -> Image.Image:
+    """Apply EXIF orientation; a corrupt EXIF block loses the rotation, not the image."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF: pixels are fine, only the hint is unusable
         return image
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode == "P" and "transparency" in image.info
-    ):
-        return _flatten_alpha(image)
-    if mode.startswith("I") or mode == "F":
-        return _wide_to_rgb(image)
-    return image.convert("RGB")
 
 
 def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> DecodedImage:
@@ -293,10 +165,9 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> DecodedImag
         with image:
             container = _FORMAT_ALIASES.get(image.format or "", image.format or "UNKNOWN")
             if container == "PNG":
-                _check_png_crcs(data)
+                check_png_crcs(data)
             image.load()
-            oriented = ImageOps.exif_transpose(image)
-            rgb = _to_rgb(oriented)
+            rgb = to_rgb(_orient(image))
             # Detach from the source file object so closing it never invalidates pixels.
             rgb = rgb.copy() if rgb is image else rgb
     except ImageDecodeError:

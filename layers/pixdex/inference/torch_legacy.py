@@ -19,7 +19,7 @@ from __future__ import annotations
 import pickle
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -112,13 +112,11 @@ _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
 }
 
 
-@dataclass
 class _Unpickler(pickle.Unpickler):
-    stream: IO[bytes]
-    storages: dict[str, _Storage] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        super().__init__(self.stream, encoding="latin1")
+    def __init__(self, stream: IO[bytes]) -> None:
+        # latin1: torch's legacy pickles were often written by Python 2.
+        super().__init__(stream, encoding="latin1")
+        self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "torch" and name in _STORAGE_DTYPES:

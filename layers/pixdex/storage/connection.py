@@ -43,7 +43,9 @@ def _open_pool(url: str) -> ConnectionPool[Conn]:
         url,
         min_size=1,
         max_size=8,
-        kwargs={"row_factory": dict_row},
+        # No server-side prepared statements: a prepared plan keeps the planner settings it
+        # was made under, and vector queries switch those per call (exact vs HNSW).
+        kwargs={"row_factory": dict_row, "prepare_threshold": None},
         configure=_configure,
         open=True,
         name="pixdex",

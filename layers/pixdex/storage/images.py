@@ -195,3 +195,9 @@ def get_embedding(conn: Conn, image_id: UUID, model: str) -> NDArray[np.float32]
     value = row["embedding"]
     assert isinstance(value, HalfVector)
     return np.asarray(value.to_numpy(), dtype=np.float32)
+
+
+def refresh_statistics(conn: Conn) -> None:
+    """ANALYZE after a bulk load so the planner's row estimates match the new data."""
+    conn.execute("ANALYZE images")
+    conn.execute("ANALYZE image_embeddings")

@@ -148,14 +148,7 @@ def vector_candidates(
     )
     params = {**where.params, "query": HalfVector(query)}
     with conn.transaction():
-        if exact:
-            # Bitmap scans on the filter indexes stay allowed; only the HNSW ordered scan
-            # (and plain index scans) are ruled out, so ranking is exact.
-            conn.execute("SET LOCAL enable_indexscan = off")
-        else:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            conn.execute(f"SET LOCAL hnsw.max_scan_tuples = {int(max_scan_tuples)}")
+        _scan_settings(conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples)
         rows = conn.execute(statement, params).fetchall()
     ranked = sorted(
         ((UUID(str(r["id"])), float(str(r["distance"]))) for r in rows),
@@ -164,7 +157,35 @@ def vector_candidates(
     return ranked
 
 
-def uses_hnsw(conn: Conn, model: str, dim: int, filters: Filters) -> bool:
+def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: int) -> None:
+    """Planner settings for one vector query, all set explicitly every time.
+
+    ``SET LOCAL`` inside a savepoint outlives the savepoint (until the outer transaction
+    ends), so each query sets every knob it depends on rather than trusting defaults.
+
+    Exact: plain index scans are off, so no HNSW ordered scan; bitmap scans on the filter
+    indexes pick the rows and a sort ranks them. ANN: the caller only takes this path once
+    it has counted more filtered rows than an exact scan should rank, so plans that fetch
+    and sort every filtered row are ruled out (with stale statistics right after a bulk
+    ingest the planner would otherwise pick them).
+    """
+    ann = "off" if exact else "on"
+    fallback = "on" if exact else "off"
+    for name, value in (
+        ("enable_indexscan", ann),
+        ("enable_seqscan", fallback),
+        ("enable_bitmapscan", fallback),
+        ("enable_sort", fallback),
+        ("hnsw.ef_search", str(int(ef_search))),
+        ("hnsw.iterative_scan", "strict_order"),
+        ("hnsw.max_scan_tuples", str(int(max_scan_tuples))),
+    ):
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+
+def uses_hnsw(
+    conn: Conn, model: str, dim: int, filters: Filters, *, ef_search: int = 100
+) -> bool:
     """True when the planner would serve the ANN query from the model's HNSW index."""
     where = _where(filters)
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
@@ -174,7 +195,9 @@ def uses_hnsw(conn: Conn, model: str, dim: int, filters: Filters) -> bool:
         " ORDER BY (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) LIMIT 10"
     ).format(dim=sql.Literal(dim), w=where.composed())
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
-    plan = "\n".join(str(next(iter(r.values()))) for r in conn.execute(statement, params))
+    with conn.transaction():
+        _scan_settings(conn, exact=False, ef_search=ef_search, max_scan_tuples=20_000)
+        plan = "\n".join(str(next(iter(r.values()))) for r in conn.execute(statement, params))
     return hnsw_index_name(model) in plan
 
 
@@ -247,7 +270,7 @@ def count_within(
     ).format(dim=sql.Literal(dim), w=where.composed())
     params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
     with conn.transaction():
-        conn.execute("SET LOCAL enable_indexscan = off")
+        _scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)
         row = conn.execute(statement, params).fetchone()
     assert row is not None
     return int(str(row["n"]))

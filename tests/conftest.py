@@ -1,0 +1,63 @@
+"""Shared fixtures: one real embedded PostgreSQL and one real model for the whole session."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixdex.config import Settings
+from pixdex.storage.connection import close_pools
+from pixdex.storage.embedded import stop_server
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pixdex_home() -> Iterator[Path]:
+    # Not under pytest's tmp_path: pytest prunes old base directories (possibly while a
+    # concurrent run's server still uses one) and makes them private to root, which the
+    # unprivileged PostgreSQL user cannot traverse. Short, too: the socket lives inside.
+    home = Path(tempfile.mkdtemp(prefix="pixdex-test-"))
+    yield home
+    close_pools()
+    stop_server(home / "pgdata")
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(pixdex_home: Path) -> Settings:
+    return Settings(home=pixdex_home, batch_size=8, decode_workers=2)
+
+
+@pytest.fixture(scope="session")
+def cli_env(pixdex_home: Path) -> dict[str, str]:
+    """Environment for running the real ``pixdex`` executable against the test home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
+    env["PIXDEX_HOME"] = str(pixdex_home)
+    return env
+
+
+@pytest.fixture
+def dataset_name() -> str:
+    """A fresh dataset per test so tests never see each other's images."""
+    return f"ds-{os.getpid()}-{next(_counter)}"
+
+
+def photo(name: str) -> Image.Image:
+    import skimage.data
+
+    return Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Image.Image]:
+    names = ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins", "hubble_deep_field")
+    return {name: photo(name) for name in names}
