@@ -41,6 +41,7 @@ import onnxruntime as ort
 import skimage.data
 from numpy.typing import NDArray
 from PIL import Image, ImageEnhance
+
 from pixdex.config import Settings
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image

@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 import skimage.data
 from PIL import Image
+
 from pixdex.config import Settings
 from pixdex.inference import EfficientNetLite0, preprocess_images
 

@@ -47,6 +47,8 @@ import psycopg
 from numpy.typing import NDArray
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
+
 from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
 from pixdex.models import SearchQuery
@@ -54,7 +56,6 @@ from pixdex.search import search
 from pixdex.storage import catalog, search_sql
 from pixdex.storage.connection import close_pools, connect, database_url
 from pixdex.storage.embedded import stop_server
-from psycopg.rows import dict_row
 
 SPEC = ModelSpec(name="bench-1280", dim=1280, encodes_text=False, tags=False, input_size=224)
 WORKSPACE = "default"

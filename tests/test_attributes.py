@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 from PIL import Image, ImageFilter
+
 from pixdex.imaging import compute_attributes
 from pixdex.imaging.attributes import (
     BLUR_LAPLACIAN_VAR,

@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+
 from pixdex.blobs import BlobInfo, BlobRef, LocalFolderStore, S3Store, store_for
 from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
+
 from pixdex.errors import ImageDecodeError, PayloadTooLargeError
 from pixdex.imaging import crop_to_box, decode_image, sniff_format
 from pixdex.imaging.decode import CONTENT_TYPES, heif_supported

@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pytest
 import skimage.data
 from PIL import Image
+
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, ModelCapabilityError
 from pixdex.inference import (

@@ -15,6 +15,7 @@ import skimage.data
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image
+
 from pixdex.config import Settings
 from pixdex.inference import (
     EfficientNetLite0,

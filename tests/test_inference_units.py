@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
 from pixdex.inference import (
     TorchLegacyFormatError,
     default_weights_path,

@@ -38,7 +38,8 @@ def photo_dataset(
         picture = photos[name]
         ImageOps.mirror(picture).save(root / "edits" / f"{name}_flip.jpg", quality=70)
         w, h = picture.size
-        picture.crop((w // 8, h // 8, w - w // 8, h - h // 8)).save(root / "edits" / f"{name}_crop.jpg")
+        cropped = picture.crop((w // 8, h // 8, w - w // 8, h - h // 8))
+        cropped.save(root / "edits" / f"{name}_crop.jpg")
         ImageEnhance.Brightness(picture).enhance(0.15).save(root / "edits" / f"{name}_dark.jpg")
     name = f"photos-{uuid.uuid4().hex[:8]}"
     report = ingest(local_items([root], folder=None, meta=ImageMetadata(split="train")).items,
@@ -58,7 +59,7 @@ def test_near_duplicates_come_first(
     settings: Settings, photo_dataset: tuple[str, dict[str, uuid.UUID], Path],
     photos: dict[str, Image.Image],
 ) -> None:
-    dataset, ids, _ = photo_dataset
+    dataset, _, _ = photo_dataset
     for name in ("chelsea", "coffee", "rocket"):
         # A fresh edit never indexed: rotated slightly and recompressed.
         query = photos[name].rotate(4, expand=False)

@@ -108,14 +108,16 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     )
     selection = local_items(args.paths, folder=args.folder, meta=meta)
     bar = None
+    progress = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=len(selection.items), unit="img", file=sys.stderr)
-    report = ingest(
-        selection.items, args.dataset, settings=settings,
-        progress=bar.update if bar is not None else None,
-    )
+
+        def progress(done: int) -> None:
+            bar.update(done)
+
+    report = ingest(selection.items, args.dataset, settings=settings, progress=progress)
     if bar is not None:
         bar.close()
     report.images.extend(selection.missing)

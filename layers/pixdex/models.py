@@ -44,7 +44,9 @@ class BoundingBox(BaseModel):
     @model_validator(mode="after")
     def _inside_image(self) -> BoundingBox:
         if self.x + self.width > 1.0 + 1e-9 or self.y + self.height > 1.0 + 1e-9:
-            raise ValueError("bounding box must lie inside the image: x + width <= 1 and y + height <= 1")
+            raise ValueError(
+                "bounding box must lie inside the image: x + width <= 1 and y + height <= 1"
+            )
         return self
 
     @classmethod

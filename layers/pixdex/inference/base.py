@@ -32,9 +32,18 @@ class ImageBatchOutput:
 
 @runtime_checkable
 class EmbeddingModel(Protocol):
+    """What ingest and search need from a model.
+
+    ``embed_pixels`` takes input already prepared by :func:`preprocess_images` at
+    ``spec.input_size``: ingest prepares it on decode threads so the model thread only
+    runs the network.
+    """
+
     spec: ModelSpec
     class_names: Sequence[str] | None
 
     def embed_images(self, images: Sequence[Image.Image]) -> ImageBatchOutput: ...
+
+    def embed_pixels(self, pixels: NDArray[np.float32]) -> ImageBatchOutput: ...
 
     def embed_texts(self, texts: Sequence[str]) -> NDArray[np.float32]: ...

@@ -35,7 +35,7 @@ def _configure(conn: Conn) -> None:
 def _open_pool(url: str) -> ConnectionPool[Conn]:
     try:
         with psycopg.connect(url, autocommit=True) as bootstrap:
-            apply_migrations(bootstrap)  # type: ignore[arg-type]
+            apply_migrations(bootstrap)
     except psycopg.OperationalError as exc:
         # The URL may hold a password: never echo it.
         raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc

@@ -12,7 +12,7 @@ from pgvector import HalfVector
 from psycopg.types.json import Jsonb
 
 from pixdex.errors import NotFoundError
-from pixdex.models import AutoTags, ImageMetadata, ImageRecord, ImageStatus, TAG_KINDS
+from pixdex.models import TAG_KINDS, AutoTags, ImageMetadata, ImageRecord, ImageStatus
 from pixdex.storage.connection import Conn
 
 
@@ -104,7 +104,11 @@ def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UU
             ids.append(UUID(str(row["id"])))
             if not cur.nextset():
                 break
-        embedded = [(i, w) for i, w in zip(ids, batch, strict=True) if w.embedding is not None]
+        embedded = [
+            (i, w.dataset_id, w.embedding)
+            for i, w in zip(ids, batch, strict=True)
+            if w.embedding is not None
+        ]
         stale = [i for i, w in zip(ids, batch, strict=True) if w.embedding is None]
         if stale:
             cur.execute(
@@ -116,7 +120,7 @@ def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UU
                 "INSERT INTO image_embeddings (image_id, model, dataset_id, embedding)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (image_id, model)"
                 " DO UPDATE SET embedding = EXCLUDED.embedding",
-                [(i, model, w.dataset_id, HalfVector(w.embedding)) for i, w in embedded],
+                [(i, model, ds, HalfVector(vector)) for i, ds, vector in embedded],
             )
     return ids
 

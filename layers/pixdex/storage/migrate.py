@@ -53,7 +53,7 @@ def apply_migrations(conn: psycopg.Connection[object]) -> list[int]:
             ).fetchone()
             if row is not None:
                 continue
-            conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+            conn.execute(migration.sql.encode())
             conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                 (migration.version, migration.name),
