@@ -97,6 +97,11 @@ def test_search_by_tags_and_filters(cli_env: dict[str, str],
         (["search", "--dataset", "cli", "--box", "0,0,1,1"], "--box needs --like"),
         (["remove", "--dataset", "cli"], "at least one PATH"),
         (["show", "123"], "must be a UUID"),
+        (["show", "00000000-0000-0000-0000-000000000000"], "does not exist"),
+        (["remove", "/tmp/x.jpg", "--dataset", "never-made"], "does not exist"),
+        (["remove", "--dataset", "cli", "--id", "nope"], "must be a UUID"),
+        (["index", "/tmp", "--dataset", " spaced "], "dataset name"),
+        (["search", "--dataset", "cli", "--objects", "x", "--offset", "-1"], "offset"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(

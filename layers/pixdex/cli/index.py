@@ -1,0 +1,53 @@
+"""``pixdex index``: index files and directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pixdex.cli.common import EXIT_OK, print_report
+from pixdex.config import Settings
+from pixdex.models import ImageMetadata
+
+NAME = "index"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(NAME, help="index files and directories (recursively)")
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--folder", help="folder to file the images under (default: their "
+                        "sub-directory below each directory given)")
+    parser.add_argument("--tag", action="append", default=[], help="user tag (repeatable)")
+    parser.add_argument("--batch-id")
+    parser.add_argument("--annotation-job-id")
+    parser.add_argument("--split", help="e.g. train / valid / test")
+    parser.add_argument("--json", action="store_true", help="print one JSON report")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.ingest import ingest
+    from pixdex.sources import local_items
+
+    meta = ImageMetadata(
+        user_tags=args.tag, batch_id=args.batch_id,
+        annotation_job_id=args.annotation_job_id, split=args.split,
+    )
+    selection = local_items(args.paths, folder=args.folder, meta=meta)
+    bar = None
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(selection.items), unit="img", file=sys.stderr)
+
+        def progress(done: int) -> None:
+            bar.update(done)
+
+    report = ingest(selection.items, args.dataset, settings=settings, progress=progress)
+    if bar is not None:
+        bar.close()
+    report.images.extend(selection.missing)
+    report.failed += len(selection.missing)
+    print_report(report, args.json)
+    return EXIT_OK

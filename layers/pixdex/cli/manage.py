@@ -1,0 +1,99 @@
+"""``pixdex remove | show | datasets | db | demo``: managing the index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pixdex.cli.common import EXIT_OK, parse_uuid, print_report
+from pixdex.config import Settings
+from pixdex.errors import InvalidInputError
+
+
+def register_remove(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("remove", help="remove files, directories or ids from the index")
+    parser.add_argument("paths", nargs="*", metavar="PATH")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--id", action="append", default=[], metavar="IMAGE_ID")
+    parser.add_argument("--json", action="store_true")
+
+
+def run_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.removal import remove
+    from pixdex.sources import local_uris
+
+    if not args.paths and not args.id:
+        raise InvalidInputError("give at least one PATH or --id IMAGE_ID to remove")
+    exact, prefixes = local_uris(args.paths)
+    ids = [parse_uuid(raw, "id") for raw in args.id]
+    report = remove(args.dataset, uris=exact, uri_prefixes=prefixes, ids=ids, settings=settings)
+    print_report(report, args.json)
+    return EXIT_OK
+
+
+def register_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("show", help="show one image's record")
+    parser.add_argument("id", metavar="IMAGE_ID")
+
+
+def run_show(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.storage.connection import connect
+    from pixdex.storage.images import get_image
+
+    image_id = parse_uuid(args.id, "id")
+    with connect(settings) as conn:
+        record = get_image(conn, settings.workspace, image_id)
+    print(record.model_dump_json(indent=2))
+    return EXIT_OK
+
+
+def register_datasets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("datasets", help="list datasets with image counts")
+    parser.add_argument("--json", action="store_true")
+
+
+def run_datasets(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.storage.catalog import list_datasets
+    from pixdex.storage.connection import connect
+
+    with connect(settings) as conn:
+        rows = list_datasets(conn, settings.workspace)
+    if args.json:
+        print(json.dumps(rows, default=str))
+    else:
+        for row in rows:
+            print(f"{row['name']}: {row['indexed']} indexed, {row['failed']} failed")
+    return EXIT_OK
+
+
+def register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("db", help="the embedded PostgreSQL server")
+    parser.add_argument("action", choices=["status", "stop", "url"])
+
+
+def run_db(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.storage.embedded import ensure_server, server_running, stop_server
+
+    if settings.database_url is not None:
+        print("using PIXDEX_DATABASE_URL: the embedded server is not managed")
+        return EXIT_OK
+    if args.action == "stop":
+        print("stopped" if stop_server(settings.pgdata_dir) else "not running")
+    elif args.action == "url":
+        print(ensure_server(settings.pgdata_dir))
+    else:
+        state = "running" if server_running(settings.pgdata_dir) else "stopped"
+        print(f"embedded PostgreSQL in {settings.pgdata_dir}: {state}")
+    return EXIT_OK
+
+
+def register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("demo", help="index sample photos and run example searches")
+    parser.add_argument("--json", action="store_true")
+
+
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.demo import run_demo as demo
+
+    demo(settings, as_json=args.json)
+    return EXIT_OK

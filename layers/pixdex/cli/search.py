@@ -1,0 +1,76 @@
+"""``pixdex search``: search a dataset by image, id, tags and filters."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pixdex.cli.common import EXIT_OK, first_error, parse_uuid
+from pixdex.config import Settings
+from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.models import BoundingBox, SearchPage, SearchQuery
+
+NAME = "search"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(NAME, help="search a dataset")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--like", metavar="FILE", help="query image file")
+    parser.add_argument("--box", metavar="X,Y,W,H", help="region of --like, as fractions")
+    parser.add_argument("--id", metavar="IMAGE_ID", help="search like this indexed image")
+    parser.add_argument("--objects", action="append", default=[], help="comma list (OR)")
+    parser.add_argument("--scenes", action="append", default=[], help="comma list (OR)")
+    parser.add_argument("--attributes", action="append", default=[], help="comma list (OR)")
+    parser.add_argument("--tag", action="append", default=[], help="user tag (all must match)")
+    parser.add_argument("--class-name", action="append", default=[], help="annotation class")
+    parser.add_argument("--folder")
+    parser.add_argument("--batch-id")
+    parser.add_argument("--annotation-job-id")
+    parser.add_argument("--split")
+    parser.add_argument("--threshold", type=float, help="cosine similarity floor (-1..1)")
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=50, help="1..500 (default 50)")
+    parser.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.search import encode_query_image, search
+
+    if args.box and not args.like:
+        raise InvalidInputError("--box needs --like FILE (it selects a region of it)", field="box")
+    like_vector = None
+    if args.like:
+        try:
+            box = BoundingBox.parse(args.box) if args.box else None
+        except (ValueError, ValidationError) as exc:
+            raise InvalidInputError(f"--box: {first_error(exc)}", field="box") from None
+        path = Path(args.like)
+        if not path.is_file():
+            raise NotFoundError(f"--like: no such file {args.like!r}", field="like")
+        like_vector = encode_query_image(path.read_bytes(), box=box, settings=settings)
+    query = SearchQuery(
+        dataset=args.dataset,
+        workspace=settings.workspace,
+        like_vector=like_vector,
+        like_image_id=parse_uuid(args.id, "id") if args.id else None,
+        objects=args.objects, scenes=args.scenes, attributes=args.attributes,
+        tags=args.tag, class_names=args.class_name, folder=args.folder,
+        batch_id=args.batch_id, annotation_job_id=args.annotation_job_id, split=args.split,
+        threshold=args.threshold, offset=args.offset, limit=args.limit,
+    )
+    print_page(search(query, settings), args.json)
+    return EXIT_OK
+
+
+def print_page(page: SearchPage, as_json: bool) -> None:
+    if as_json:
+        print(page.model_dump_json())
+        return
+    shown = f"{page.offset + 1}-{page.offset + len(page.results)}" if page.results else "none"
+    print(f"{page.total} match(es); showing {shown}")
+    for rank, hit in enumerate(page.results, start=page.offset + 1):
+        objects = ", ".join(list(hit.auto_tags.objects)[:3])
+        print(f"{rank:4d}. {hit.score:.4f}  {hit.folder.rstrip('/')}/{hit.name}  [{objects}]")
