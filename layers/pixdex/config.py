@@ -41,10 +41,29 @@ class Settings(BaseSettings):
     exact_search_max_rows: int = Field(default=20_000, ge=0)
     workspace: str = Field(default="default", min_length=1, max_length=100)
 
+    # Where images uploaded through the API are stored: a file:// folder or s3://bucket/prefix.
+    # Unset: a folder under home.
+    blob_root: str | None = None
+    # HTTP API: keys are required unless the server is started explicitly without them.
+    require_api_keys: bool = True
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_images_per_request: int = Field(default=128, ge=1, le=1024)
+
+    # Which embedder ingest and search use: the model in this process, the pixdex inference
+    # server over HTTP, or a SageMaker real-time endpoint.
+    embedder: Literal["local", "http", "sagemaker"] = "local"
+    embedder_url: str | None = None
+    sagemaker_endpoint: str | None = None
+    aws_region: str | None = None
+
     @field_validator("home")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def blobs_uri(self) -> str:
+        return self.blob_root or (self.home / "blobs").as_uri()
 
     @property
     def models_dir(self) -> Path:
