@@ -177,14 +177,19 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep database and image files")
     parser.add_argument("--sweep", action="store_true",
                         help="also ingest with decode_workers 1,2,3 and batch_size 16,64")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--decode-workers", type=int, default=2)
+    parser.add_argument("--only-ingest", action="store_true",
+                        help="only (a) and (b): end-to-end ingest at the given settings")
     parser.add_argument("--out", type=Path, default=RESULTS / "ingest.json")
     args = parser.parse_args()
 
     home = args.home.resolve()
     created = not home.exists()
     folder = home / "images"
-    # Explicit values, so PIXDEX_* in the environment cannot change the baseline.
-    settings = Settings(home=home, decode_workers=2, batch_size=32, providers="cpu")
+    # Explicit values (flags), so PIXDEX_* in the environment cannot change the baseline.
+    settings = Settings(home=home, decode_workers=args.decode_workers,
+                        batch_size=args.batch_size, providers="cpu")
     result: dict[str, Any] = {
         "images": args.images,
         "machine": {"cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
@@ -215,6 +220,11 @@ def main() -> None:
         result["ingest_again"] = _run_ingest(folder, "bench-ingest", settings)
         log(f"    {result['ingest_again']}")
 
+        if args.only_ingest:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+            print(json.dumps(result["ingest_fresh"]))
+            return
         log("(d) decode + preprocess alone")
         blobs = [p.read_bytes() for p in paths]
         one = _throughput(lambda b: _decode_preprocess(b, settings), blobs, 1)

@@ -38,6 +38,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -101,7 +102,8 @@ class Corpus:
         noise *= np.float32(NOISE_NORM / np.sqrt(self.dim))
         points = self.centres[labels] + latent @ self.basis + noise
         points /= np.linalg.norm(points, axis=1, keepdims=True)
-        return points.astype(np.float32, copy=False)
+        result: NDArray[np.float32] = points.astype(np.float32, copy=False)
+        return result
 
     def chunk(self, index: int, rows: int) -> NDArray[np.float32]:
         """Rows ``[index * CHUNK, min((index + 1) * CHUNK, rows))``."""
@@ -330,12 +332,10 @@ class Runner:
         c = conn if conn is not None else _direct(self.settings, prepare=False)
         try:
             for vector in queries:
-                ms, ranked = _timed(
-                    lambda v=vector: search_sql.vector_candidates(
-                        c, model=SPEC.name, dim=SPEC.dim, query=v, filters=filters, k=K,
-                        exact=exact, ef_search=ef,
-                    )
-                )
+                ms, ranked = _timed(partial(
+                    search_sql.vector_candidates, c, model=SPEC.name, dim=SPEC.dim,
+                    query=vector, filters=filters, k=K, exact=exact, ef_search=ef,
+                ))
                 latencies.append(ms)
                 ids.append([r[0] for r in ranked])
                 counts.append(len(ranked))
@@ -344,27 +344,26 @@ class Runner:
                 c.close()
         return latencies, ids, counts
 
-    def prepared_plan_check(self, calls: int) -> dict[str, Any]:
-        """Same statement, HNSW first then exact, on one connection with psycopg's default
-        auto-prepare (prepare_threshold=5, as the library's pool uses): does the exact call
-        still get an exact plan? Compared with an unprepared connection."""
-        out: dict[str, Any] = {}
-        for label, prepare in (("prepared (psycopg default)", True), ("unprepared", False)):
-            conn = _direct(self.settings, prepare=prepare)
-            try:
-                hnsw_ms, hnsw_ids, _ = self.raw(None, exact=False, sample=calls, conn=conn)
-                exact_ms, exact_ids, _ = self.raw(None, exact=True, sample=calls, conn=conn)
-            finally:
-                conn.close()
-            out[label] = {
-                "hnsw_then": _stats(hnsw_ms),
-                "exact_after": _stats(exact_ms),
-                "exact_ids_equal_hnsw_ids": sum(
-                    a == b for a, b in zip(hnsw_ids, exact_ids, strict=True)
-                ),
-                "calls": calls,
-            }
-        return out
+    def prepared_plan_check(
+        self, exact_ms: list[float], exact_ids: list[list[UUID]], warm_calls: int = 8
+    ) -> dict[str, Any]:
+        """The library's pooled connections use psycopg's default auto-prepare
+        (prepare_threshold=5). On such a connection: ``warm_calls`` HNSW calls, then exact
+        calls for the queries of ``exact_ids`` (timed with prepare off). Does the exact call
+        still get an exact plan (same ids, exact-scan latency)?"""
+        conn = _direct(self.settings, prepare=True)
+        try:
+            self.raw(None, exact=False, sample=warm_calls, conn=conn)
+            ms, ids, _ = self.raw(None, exact=True, sample=len(exact_ids), conn=conn)
+        finally:
+            conn.close()
+        return {
+            "hnsw_calls_first": warm_calls,
+            "exact_on_prepared_connection": _stats(ms),
+            "exact_on_unprepared_connection": _stats(exact_ms),
+            "recall_of_prepared_exact_vs_true_exact": round(statistics.fmean(
+                _recall(a, b) for a, b in zip(ids, exact_ids, strict=True)), 4),
+        }
 
     def library(self, split: str | None) -> tuple[list[float], list[list[UUID]], list[bool]]:
         latencies: list[float] = []
@@ -375,11 +374,37 @@ class Runner:
                 dataset=self.dataset, model=SPEC.name, like_vector=vector.tolist(), limit=K,
                 split=split,
             )
-            ms, page = _timed(lambda q=query: search(q, self.settings))
+            ms, page = _timed(partial(search, query, self.settings))
             latencies.append(ms)
             ids.append([hit.id for hit in page.results])
             exact.append(page.exact)
         return latencies, ids, exact
+
+    def interleaved(self) -> dict[str, Any]:
+        """Per query, back to back: the library call, vector_candidates on a pooled
+        (auto-preparing) connection, and on an unprepared one, so all three see the same
+        cache state."""
+        times: dict[str, list[float]] = {"library": [], "pooled": [], "unprepared": []}
+        filters = self.filters(None)
+        direct = _direct(self.settings, prepare=False)
+
+        def candidates(c: Any, v: NDArray[np.float32]) -> Any:
+            return search_sql.vector_candidates(
+                c, model=SPEC.name, dim=SPEC.dim, query=v, filters=filters, k=K,
+                exact=False, ef_search=self.settings.hnsw_ef_search,
+            )
+
+        try:
+            for vector in self.queries:
+                query = SearchQuery(dataset=self.dataset, model=SPEC.name,
+                                    like_vector=vector.tolist(), limit=K)
+                times["library"].append(_timed(partial(search, query, self.settings))[0])
+                with connect(self.settings) as pooled:
+                    times["pooled"].append(_timed(partial(candidates, pooled, vector))[0])
+                times["unprepared"].append(_timed(partial(candidates, direct, vector))[0])
+        finally:
+            direct.close()
+        return {name: _stats(ms) for name, ms in times.items()}
 
     def components(self, split: str | None, sample: int) -> dict[str, dict[str, float]]:
         """The library's other round trips, timed alone."""
@@ -391,13 +416,13 @@ class Runner:
         with connect(self.settings) as conn:
             for _ in range(sample):
                 out["count_matching_capped"].append(
-                    _timed(lambda c=conn: search_sql.count_matching(c, filters, cap=cap))[0]
+                    _timed(partial(search_sql.count_matching, conn, filters, cap=cap))[0]
                 )
                 out["estimate_matching"].append(
-                    _timed(lambda c=conn: search_sql.estimate_matching(c, filters))[0]
+                    _timed(partial(search_sql.estimate_matching, conn, filters))[0]
                 )
-                out["hit_rows"].append(_timed(lambda c=conn: search_sql.hit_rows(c, some_ids))[0])
-                out["model_dim"].append(_timed(lambda c=conn: catalog.model_dim(c, SPEC.name))[0])
+                out["hit_rows"].append(_timed(partial(search_sql.hit_rows, conn, some_ids))[0])
+                out["model_dim"].append(_timed(partial(catalog.model_dim, conn, SPEC.name))[0])
         return {name: _stats(ms) for name, ms in out.items()}
 
     def _statement(self, split: str | None) -> str:
@@ -471,7 +496,6 @@ def measure(args: argparse.Namespace, settings: Settings, dataset: str, dataset_
     warm.library(None)
     warm.library(RARE)
 
-    index = catalog.hnsw_index_name(SPEC.name)
     out: dict[str, Any] = {"cases": []}
     truth: dict[str | None, list[list[UUID]]] = {}
 
@@ -490,7 +514,7 @@ def measure(args: argparse.Namespace, settings: Settings, dataset: str, dataset_
     out["cases"].append({"case": "no filter", "path": f"raw SQL exact (first {len(ms)})",
                          "queries": len(ms), **_stats(ms), "recall@10": 1.0})
     log("prepared-statement plan check")
-    out["prepared_plan_check"] = runner.prepared_plan_check(args.exact_sample)
+    out["prepared_plan_check"] = runner.prepared_plan_check(ms, ids)
 
     for split, label in ((None, "no filter"), (RARE, "1% filter")):
         log(f"library search: {label}")
@@ -513,7 +537,6 @@ def measure(args: argparse.Namespace, settings: Settings, dataset: str, dataset_
                 "recall@10": round(statistics.fmean(
                     _recall(a, b) for a, b in zip(ids, truth[split], strict=True)), 4),
                 "short_results_share": round(sum(c < K for c in counts) / len(counts), 3),
-                "plan": "hnsw" if index in runner.explain(split, exact=False, ef=ef) else "exact",
             })
             if split is not None:
                 log(f"forced HNSW (enable_sort=off): {label}, ef_search={ef}")
@@ -599,6 +622,9 @@ def main() -> None:
                         help="queries timed with exact unfiltered SQL (slow at 1M)")
     parser.add_argument("--component-sample", type=int, default=50)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--only-interleaved", action="store_true",
+                        help="on a kept database: only the interleaved library/raw comparison,"
+                        " merged into the existing results file")
     args = parser.parse_args()
 
     home = (args.home or Path(f"/tmp/pixdex-bench-search-{args.rows}")).resolve()
@@ -626,6 +652,15 @@ def main() -> None:
                 "SELECT to_regclass(%s) IS NOT NULL AS ok",
                 (catalog.hnsw_index_name(SPEC.name),),
             ).fetchone()
+        if args.only_interleaved:
+            out = args.out or RESULTS / f"search-{args.rows}.json"
+            saved = json.loads(out.read_text())
+            runner = Runner(settings, dataset, ds.id, corpus.queries(args.queries))
+            runner.interleaved()  # warm-up pass
+            saved["measure"]["interleaved_no_filter"] = runner.interleaved()
+            out.write_text(json.dumps(saved, indent=2, default=str) + "\n")
+            print(json.dumps(saved["measure"]["interleaved_no_filter"], indent=2))
+            return
         if existing == args.rows and has_index and has_index["ok"]:
             log(f"reusing {existing:,} rows and the HNSW index in {home}")
             record = home / "build.json"  # figures of the run that loaded and built

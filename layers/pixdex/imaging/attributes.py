@@ -85,9 +85,13 @@ def _score(value: float, threshold: float, full: float) -> float | None:
 
 def _working_copy(image: Image.Image) -> _Array:
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    if max(rgb.size) > WORKING_SIZE:
-        rgb = rgb.copy()
-        rgb.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS)
+    width, height = rgb.size
+    if max(width, height) > WORKING_SIZE:
+        scale = WORKING_SIZE / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # reduce() by an integer factor first (a cheap box filter), then a bilinear finish:
+        # several times faster than LANCZOS on camera-sized images, same statistics.
+        rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return np.asarray(rgb, dtype=np.float32)
 
 
