@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     database_secret_arn: str | None = Field(
         default=None, description="Secrets Manager secret holding the database URL (AWS)."
     )
+    # RDS Proxy (AWS): the secret names the cluster writer, the functions reach the proxy.
+    # Each of these, when set, replaces the secret's host / port / dbname / sslmode.
+    database_host: str | None = None
+    database_port: int | None = Field(default=None, ge=1, le=65535)
+    database_name: str | None = None
+    database_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = None
     model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
     providers: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=512)

@@ -9,6 +9,11 @@ The pipeline keeps the model busy (ingest is meant to be model-bound):
   decoding of the next batch overlaps inference);
 * a writer thread upserts each finished batch in one transaction.
 
+With a remote embedder (``PIXDEX_EMBEDDER=http|sagemaker``) the workers only read and hash
+the files: the original bytes (or, when too large for one request, the S3 reference) go to
+the inference server, which decodes, tags and embeds them next to the model, and answers
+with everything a row needs (size, format, attributes, objects, embedding).
+
 Idempotent by content: a reference whose sha256 matches an indexed row is skipped without
 decoding; a changed file is re-indexed in place (same id). Bad files (empty, truncated,
 corrupt, not an image, too large, decompression bombs) become ``failed`` rows with the
@@ -30,13 +35,14 @@ from numpy.typing import NDArray
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
+from pixdex.embedder.client import ImageSource, RemoteEmbedder
 from pixdex.errors import PixdexError
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
 from pixdex.inference import get_model
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.imagenet import object_tags
-from pixdex.inference.preprocess import preprocess_images
+from pixdex.inference.pixels import model_pixels
 from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
@@ -65,6 +71,7 @@ class _Loaded:
     item: IngestItem
     write: images.ImageWrite
     pixels: NDArray[np.float32] | None = None
+    data: bytes | None = None  # remote embedder: the original bytes, decoded over there
     skipped: bool = False
 
 
@@ -179,13 +186,15 @@ def _load_one(
             and previous.status is ImageStatus.INDEXED
         ):
             return _Loaded(item, write, skipped=True)
+        if isinstance(model, RemoteEmbedder):
+            return _Loaded(item, write, data=data)
         decoded = decode_image(
             data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
         )
         write.width, write.height, write.format = decoded.width, decoded.height, decoded.format
         attributes = compute_attributes(decoded.image)
         write.auto_tags = AutoTags(attributes=attributes)
-        pixels = preprocess_images([decoded.image], model.spec.input_size)
+        pixels = model_pixels(model, [decoded.image])
         return _Loaded(item, write, pixels=pixels)
     except PixdexError as exc:
         write.error = exc.message
@@ -198,6 +207,8 @@ def _load_one(
 def _embed(
     model: EmbeddingModel, batch: list[_Loaded], settings: Settings
 ) -> list[_Loaded]:
+    if isinstance(model, RemoteEmbedder):
+        return _embed_remote(model, batch)
     ready = [loaded for loaded in batch if loaded.pixels is not None]
     if ready:
         pixels = np.concatenate([loaded.pixels for loaded in ready if loaded.pixels is not None])
@@ -219,6 +230,25 @@ def _embed(
             )
             write.status = ImageStatus.INDEXED
             loaded.pixels = None
+    return batch
+
+
+def _embed_remote(model: RemoteEmbedder, batch: list[_Loaded]) -> list[_Loaded]:
+    ready = [loaded for loaded in batch if loaded.data is not None]
+    sources = [ImageSource(data=loaded.data, ref=loaded.item.ref) for loaded in ready]
+    # Transport failures raise (the run stops, nothing half-written); bad images come back
+    # as per-image errors and become failed rows like local decode errors do.
+    for loaded, analysis in zip(ready, model.analyze(sources), strict=True):
+        write = loaded.write
+        loaded.data = None
+        if analysis.error is not None or analysis.embedding is None or analysis.meta is None:
+            write.error = analysis.error.message if analysis.error else "no embedding returned"
+            continue
+        write.width, write.height = analysis.meta.width, analysis.meta.height
+        write.format = analysis.meta.format
+        write.auto_tags = analysis.tags or AutoTags()
+        write.embedding = analysis.embedding
+        write.status = ImageStatus.INDEXED
     return batch
 
 

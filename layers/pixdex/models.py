@@ -127,12 +127,14 @@ class SearchQuery(BaseModel):
 
     Similarity sources (at most one): ``like_vector`` (already-encoded query image),
     ``like_image_id`` (an indexed image, excluded from its own results).
-    Tag filters: OR within a kind, AND across kinds.
+    Tag filters: OR within a kind, AND across kinds. ``dataset=None`` searches every
+    dataset of the workspace. ``match_all`` lists everything (newest first) when no other
+    criterion is given; without it such a query is refused as a likely mistake.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field(min_length=1)
+    dataset: str | None = Field(default=None, min_length=1)
     workspace: str = "default"
     model: str | None = None
     like_vector: list[float] | None = None
@@ -146,6 +148,9 @@ class SearchQuery(BaseModel):
     batch_id: str | None = None
     annotation_job_id: str | None = None
     split: str | None = None
+    in_batch: bool | None = None
+    in_annotation_job: bool | None = None
+    match_all: bool = False
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     offset: int = Field(default=0, ge=0, le=100_000)
     limit: int = Field(default=DEFAULT_SEARCH_LIMIT, ge=1, le=MAX_SEARCH_LIMIT)

@@ -39,9 +39,20 @@ def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
     settings = settings or get_settings()
     _require_criteria(query)
     with connect(settings) as conn:
-        dataset = catalog.get_dataset(conn, query.workspace, query.dataset)
+        if query.dataset is not None:
+            dataset_id: UUID | None = catalog.get_dataset(conn, query.workspace, query.dataset).id
+            everywhere: list[UUID] = []
+        else:
+            dataset_id, everywhere = None, catalog.dataset_ids(conn, query.workspace)
+            if not everywhere:  # a workspace without datasets: nothing can match
+                if query.like_image_id is not None:  # but a wrong id is still an error
+                    images.get_image(conn, query.workspace, query.like_image_id)
+                return SearchPage(total=0, offset=query.offset, results=[], exact=True)
         filters = search_sql.Filters(
-            dataset_id=dataset.id,
+            dataset_id=dataset_id,
+            dataset_ids=everywhere,
+            in_batch=query.in_batch,
+            in_annotation_job=query.in_annotation_job,
             objects=query.objects,
             scenes=query.scenes,
             attributes=query.attributes,
@@ -64,7 +75,10 @@ def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
 
 def _require_criteria(query: SearchQuery) -> None:
     if (
-        query.is_similarity
+        query.match_all
+        or query.is_similarity
+        or query.in_batch is not None
+        or query.in_annotation_job is not None
         or query.has_tag_filter
         or query.tags
         or query.class_names

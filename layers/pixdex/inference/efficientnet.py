@@ -41,19 +41,16 @@ from .imagenet import NUM_CLASSES, imagenet_class_names
 from .model_cache import file_digest, write_atomic
 from .preprocess import preprocess_images
 from .session import OnnxSession, ProviderUnavailableError, resolve_providers
+from .specs import EFFICIENTNET_LITE0_SPEC
 from .torch_legacy import load_legacy_state_dict
 
 __all__ = ["EFFICIENTNET_LITE0_SPEC", "EfficientNetLite0", "default_weights_path"]
 
 log = logging.getLogger(__name__)
 
-EFFICIENTNET_LITE0_SPEC = ModelSpec(
-    name="efficientnet-lite0",
-    dim=HEAD_CHANNELS,
-    encodes_text=False,
-    tags=True,
-    input_size=INPUT_SIZE,
-)
+# The spec lives in .specs so callers can have it without onnx; it must match the graph.
+assert EFFICIENTNET_LITE0_SPEC.dim == HEAD_CHANNELS
+assert EFFICIENTNET_LITE0_SPEC.input_size == INPUT_SIZE
 
 
 def default_weights_path() -> Path:

@@ -4,6 +4,14 @@ Models are expensive (an ONNX session, hundreds of MB for larger models), so cal
 a shared instance. Creation is guarded by a lock so concurrent first requests in a
 threaded server do not build two sessions. The cache key includes the settings object
 because a model's cache directory and providers come from it (tests use a temporary home).
+
+When ``settings.embedder`` is not ``"local"`` the shared instance is a
+:class:`pixdex.embedder.client.RemoteEmbedder`: the same protocol, served by the inference
+server or a SageMaker endpoint, so callers (search, ingest) never branch on the mode.
+
+Model classes are imported only when a local instance is created: a process that uses a
+remote embedder (the Lambda functions) never imports onnxruntime, so their layers do not
+ship it. The specs therefore live in :mod:`.specs`, which imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -15,12 +23,19 @@ from pixdex.config import Settings, get_settings
 from pixdex.errors import InvalidInputError
 
 from .base import EmbeddingModel, ModelSpec
-from .efficientnet import EFFICIENTNET_LITE0_SPEC, EfficientNetLite0
+from .specs import EFFICIENTNET_LITE0_SPEC
 
 __all__ = ["available_models", "get_model"]
 
+
+def _efficientnet_lite0(settings: Settings) -> EmbeddingModel:
+    from .efficientnet import EfficientNetLite0
+
+    return EfficientNetLite0(settings)
+
+
 _FACTORIES: dict[str, tuple[ModelSpec, Callable[[Settings], EmbeddingModel]]] = {
-    EFFICIENTNET_LITE0_SPEC.name: (EFFICIENTNET_LITE0_SPEC, EfficientNetLite0),
+    EFFICIENTNET_LITE0_SPEC.name: (EFFICIENTNET_LITE0_SPEC, _efficientnet_lite0),
 }
 _instances: dict[tuple[str, Settings], EmbeddingModel] = {}
 _lock = threading.Lock()
@@ -34,6 +49,8 @@ def get_model(name: str | None = None, settings: Settings | None = None) -> Embe
     """The shared model ``name`` (default: ``settings.model``)."""
     settings = settings or get_settings()
     name = name or settings.model
+    if settings.embedder != "local":
+        return _remote(name, settings)
     entry = _FACTORIES.get(name)
     if entry is None:
         known = ", ".join(sorted(_FACTORIES))
@@ -43,4 +60,16 @@ def get_model(name: str | None = None, settings: Settings | None = None) -> Embe
         model = _instances.get(key)
         if model is None:
             model = _instances[key] = entry[1](settings)
+        return model
+
+
+def _remote(name: str, settings: Settings) -> EmbeddingModel:
+    # Deferred: the embedder package imports this module (known specs).
+    from pixdex.embedder.client import RemoteEmbedder
+
+    key = (name, settings)
+    with _lock:
+        model = _instances.get(key)
+        if model is None:
+            model = _instances[key] = RemoteEmbedder(settings, name)
         return model

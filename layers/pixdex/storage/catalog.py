@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.inference.base import ModelSpec
 from pixdex.storage.connection import Conn
 
@@ -58,6 +58,91 @@ def get_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
             field="dataset",
         )
     return DatasetRow(UUID(str(row["id"])), UUID(str(row["workspace_id"])), workspace, name)
+
+
+def create_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
+    """A new dataset; ``ConflictError`` when the workspace already has one by that name."""
+    _check_dataset_name(name)
+    workspace_id = ensure_workspace(conn, workspace)
+    row = conn.execute(
+        "INSERT INTO datasets (workspace_id, name) VALUES (%s, %s)"
+        " ON CONFLICT (workspace_id, name) DO NOTHING RETURNING id",
+        (workspace_id, name),
+    ).fetchone()
+    if row is None:
+        raise ConflictError(
+            f"dataset {name!r} already exists in this workspace; pick another name or use it",
+            field="name",
+        )
+    return DatasetRow(UUID(str(row["id"])), workspace_id, workspace, name)
+
+
+def get_dataset_by_id(conn: Conn, workspace: str, dataset_id: UUID) -> DatasetRow:
+    """The dataset, scoped to ``workspace``: another workspace's id is simply not found."""
+    row = conn.execute(
+        "SELECT d.id, d.workspace_id, d.name FROM datasets d"
+        " JOIN workspaces w ON w.id = d.workspace_id WHERE w.name = %s AND d.id = %s",
+        (workspace, dataset_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"dataset {dataset_id} does not exist", field="dataset_id")
+    return DatasetRow(
+        UUID(str(row["id"])), UUID(str(row["workspace_id"])), workspace, str(row["name"])
+    )
+
+
+def dataset_ids(conn: Conn, workspace: str) -> list[UUID]:
+    rows = conn.execute(
+        "SELECT d.id FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
+        " WHERE w.name = %s ORDER BY d.id",
+        (workspace,),
+    ).fetchall()
+    return [UUID(str(r["id"])) for r in rows]
+
+
+def dataset_summaries(
+    conn: Conn, workspace: str, dataset_id: UUID | None = None
+) -> list[dict[str, object]]:
+    """Datasets of ``workspace`` (or just ``dataset_id``) with image counts per status."""
+    return conn.execute(
+        "SELECT d.id, d.name, d.created_at,"
+        " count(i.id) AS images,"
+        " count(i.id) FILTER (WHERE i.status = 'indexed') AS indexed,"
+        " count(i.id) FILTER (WHERE i.status = 'failed') AS failed,"
+        " count(i.id) FILTER (WHERE i.status = 'pending') AS pending"
+        " FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
+        " LEFT JOIN images i ON i.dataset_id = d.id"
+        " WHERE w.name = %s AND (%s::uuid IS NULL OR d.id = %s::uuid)"
+        " GROUP BY d.id ORDER BY d.name",
+        (workspace, dataset_id, dataset_id),
+    ).fetchall()
+
+
+def readiness(conn: Conn, dataset_id: UUID) -> tuple[bool, bool]:
+    """(has an indexed image, has a pending image): two index probes, no counting."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM images WHERE dataset_id = %(d)s AND status = 'indexed')"
+        " AS indexed, EXISTS (SELECT 1 FROM images WHERE dataset_id = %(d)s"
+        " AND status = 'pending') AS pending",
+        {"d": dataset_id},
+    ).fetchone()
+    assert row is not None
+    return bool(row["indexed"]), bool(row["pending"])
+
+
+def delete_dataset(conn: Conn, workspace: str, dataset_id: UUID) -> int:
+    """Delete the dataset with its images and embeddings; return how many images it had."""
+    dataset = get_dataset_by_id(conn, workspace, dataset_id)
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT count(*) AS n FROM images WHERE dataset_id = %s", (dataset.id,)
+        ).fetchone()
+        # Embeddings first, by their own dataset index, rather than row by row through
+        # the images cascade.
+        conn.execute("DELETE FROM image_embeddings WHERE dataset_id = %s", (dataset.id,))
+        conn.execute("DELETE FROM datasets WHERE id = %s", (dataset.id,))
+    assert row is not None
+    return int(str(row["n"]))
 
 
 def list_datasets(conn: Conn, workspace: str) -> list[dict[str, object]]:

@@ -205,3 +205,138 @@ def refresh_statistics(conn: Conn) -> None:
     """ANALYZE after a bulk load so the planner's row estimates match the new data."""
     conn.execute("ANALYZE images")
     conn.execute("ANALYZE image_embeddings")
+
+
+# --- HTTP API: uploads, listing, editing -------------------------------------------------
+
+
+def insert_pending(
+    conn: Conn, dataset_id: UUID, rows: Sequence[tuple[str, str, str]]
+) -> dict[str, UUID]:
+    """Create ``pending`` rows for ``(storage_key, name, folder)``; return key -> id.
+
+    A key that already has a row keeps it (and its status): ingest then updates it in
+    place, so the id handed out here is the image's id for good.
+    """
+    ids: dict[str, UUID] = {}
+    with conn.transaction(), conn.cursor() as cur:
+        for key, name, folder in rows:
+            row = cur.execute(
+                "INSERT INTO images (dataset_id, storage_key, name, folder, status)"
+                " VALUES (%s, %s, %s, %s, 'pending') ON CONFLICT (dataset_id, storage_key)"
+                " DO UPDATE SET storage_key = EXCLUDED.storage_key RETURNING id",
+                (dataset_id, key, name, folder),
+            ).fetchone()
+            assert row is not None
+            ids[key] = UUID(str(row["id"]))
+    return ids
+
+
+def fail_pending(conn: Conn, ids: Sequence[UUID], error: str) -> None:
+    """Rows still ``pending`` after an aborted ingest become ``failed`` with the reason."""
+    conn.execute(
+        "UPDATE images SET status = 'failed', error = %s, updated_at = now()"
+        " WHERE id = ANY(%s) AND status = 'pending'",
+        (error, list(ids)),
+    )
+
+
+def records_by_ids(conn: Conn, workspace: str, ids: Sequence[UUID]) -> dict[UUID, ImageRecord]:
+    rows = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM images i JOIN datasets d ON d.id = i.dataset_id"
+        " JOIN workspaces w ON w.id = d.workspace_id WHERE w.name = %s AND i.id = ANY(%s)",
+        (workspace, list(ids)),
+    ).fetchall()
+    return {UUID(str(r["id"])): ImageRecord.model_validate(r) for r in rows}
+
+
+def embeddings_by_ids(
+    conn: Conn, ids: Sequence[UUID], model: str
+) -> dict[UUID, NDArray[np.float32]]:
+    rows = conn.execute(
+        "SELECT image_id, embedding FROM image_embeddings WHERE image_id = ANY(%s) AND model = %s",
+        (list(ids), model),
+    ).fetchall()
+    out: dict[UUID, NDArray[np.float32]] = {}
+    for r in rows:
+        value = r["embedding"]
+        assert isinstance(value, HalfVector)
+        out[UUID(str(r["image_id"]))] = np.asarray(value.to_numpy(), dtype=np.float32)
+    return out
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    status: ImageStatus | None = None
+    folder: str | None = None
+    user_tags: Sequence[str] = ()
+    split: str | None = None
+    batch_id: str | None = None
+    annotation_job_id: str | None = None
+
+
+def list_records(
+    conn: Conn, dataset_id: UUID, filters: ListFilters, *, offset: int, limit: int
+) -> tuple[int, list[ImageRecord]]:
+    """One page of a dataset's images, newest first (ties by id), and the filtered total."""
+    clauses = ["i.dataset_id = %(dataset_id)s"]
+    params: dict[str, object] = {"dataset_id": dataset_id}
+    if filters.status is not None:
+        clauses.append("i.status = %(status)s")
+        params["status"] = filters.status.value
+    if filters.folder is not None and filters.folder != "/":
+        folder = filters.folder.rstrip("/")
+        escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append("(i.folder = %(folder)s OR i.folder LIKE %(folder_prefix)s)")
+        params.update(folder=folder, folder_prefix=escaped + "/%")
+    if filters.user_tags:
+        clauses.append("i.user_tags @> %(user_tags)s")
+        params["user_tags"] = list(filters.user_tags)
+    for column in ("split", "batch_id", "annotation_job_id"):
+        value = getattr(filters, column)
+        if value is not None:
+            clauses.append(f"i.{column} = %({column})s")
+            params[column] = value
+    where = " AND ".join(clauses)
+    total_row = conn.execute(f"SELECT count(*) AS n FROM images i WHERE {where}", params).fetchone()
+    assert total_row is not None
+    rows = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM images i JOIN datasets d ON d.id = i.dataset_id"
+        f" WHERE {where} ORDER BY i.created_at DESC, i.id OFFSET %(offset)s LIMIT %(limit)s",
+        {**params, "offset": offset, "limit": limit},
+    ).fetchall()
+    return int(str(total_row["n"])), [ImageRecord.model_validate(r) for r in rows]
+
+
+# Columns a user may edit through the API; JSON columns need wrapping for psycopg.
+_EDITABLE = ("user_tags", "metadata", "annotation_classes", "split", "batch_id",
+             "annotation_job_id", "folder")
+_JSON_COLUMNS = ("metadata", "annotation_classes")
+
+
+def update_record(
+    conn: Conn, workspace: str, image_id: UUID, changes: dict[str, object]
+) -> ImageRecord:
+    """Apply ``changes`` (column -> value, editable columns only) and return the record."""
+    current = get_image(conn, workspace, image_id)  # NotFoundError across workspaces
+    unknown = set(changes) - set(_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    if changes:
+        assignments = ", ".join(f"{column} = %({column})s" for column in changes)
+        params = {
+            column: Jsonb(value) if column in _JSON_COLUMNS else value
+            for column, value in changes.items()
+        }
+        conn.execute(
+            f"UPDATE images SET {assignments}, updated_at = now() WHERE id = %(id)s",
+            {**params, "id": current.id},
+        )
+    return get_image(conn, workspace, image_id)
+
+
+def delete_record(conn: Conn, workspace: str, image_id: UUID) -> ImageRecord:
+    """Delete one image (and its embeddings); return the record it had."""
+    record = get_image(conn, workspace, image_id)
+    conn.execute("DELETE FROM images WHERE id = %s", (record.id,))
+    return record

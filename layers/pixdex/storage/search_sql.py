@@ -34,7 +34,10 @@ _TIE_MARGIN = 16
 
 @dataclass(frozen=True)
 class Filters:
-    dataset_id: UUID
+    """What a search is restricted to. ``dataset_id`` (one dataset) or ``dataset_ids``
+    (several: a workspace-wide search) must be given."""
+
+    dataset_id: UUID | None = None
     objects: Sequence[str] = ()
     scenes: Sequence[str] = ()
     attributes: Sequence[str] = ()
@@ -45,6 +48,20 @@ class Filters:
     annotation_job_id: str | None = None
     split: str | None = None
     exclude_id: UUID | None = None
+    dataset_ids: Sequence[UUID] = ()
+    in_batch: bool | None = None  # True: in any batch; False: in none
+    in_annotation_job: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.dataset_id is None and not self.dataset_ids:
+            raise ValueError("Filters need dataset_id or dataset_ids")
+
+
+def _embedding_scope(filters: Filters) -> sql.Composable:
+    """The dataset restriction on ``image_embeddings e`` (checked inside the index scan)."""
+    if filters.dataset_id is not None:
+        return sql.SQL("e.dataset_id = %(dataset_id)s")
+    return sql.SQL("e.dataset_id = ANY(%(dataset_ids)s)")
 
 
 @dataclass
@@ -62,7 +79,10 @@ class _Where:
 
 def _where(filters: Filters) -> _Where:
     where = _Where()
-    where.add("i.dataset_id = %(dataset_id)s", dataset_id=filters.dataset_id)
+    if filters.dataset_id is not None:
+        where.add("i.dataset_id = %(dataset_id)s", dataset_id=filters.dataset_id)
+    else:
+        where.add("i.dataset_id = ANY(%(dataset_ids)s)", dataset_ids=list(filters.dataset_ids))
     where.add("i.status = 'indexed'")
     for kind, names in (
         ("objects", filters.objects),
@@ -91,6 +111,11 @@ def _where(filters: Filters) -> _Where:
         where.add("i.split = %(split)s", split=filters.split)
     if filters.exclude_id is not None:
         where.add("i.id <> %(exclude_id)s", exclude_id=filters.exclude_id)
+    for column, wanted in (
+        ("batch_id", filters.in_batch), ("annotation_job_id", filters.in_annotation_job)
+    ):
+        if wanted is not None:
+            where.add(f"i.{column} IS {'NOT ' if wanted else ''}NULL")
     return where
 
 
@@ -139,10 +164,11 @@ def vector_candidates(
         "SELECT e.image_id AS id,"
         " (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) AS distance"
         " FROM image_embeddings e JOIN images i ON i.id = e.image_id"
-        " WHERE e.dataset_id = %(dataset_id)s AND {w}"
+        " WHERE {scope} AND {w}"
         " ORDER BY distance LIMIT {window}"
     ).format(
         dim=sql.Literal(dim),
+        scope=_embedding_scope(filters),
         w=where.composed(),
         window=sql.Literal(window),
     )
@@ -191,9 +217,9 @@ def uses_hnsw(
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
     statement = sql.SQL(
         "EXPLAIN SELECT e.image_id FROM image_embeddings e JOIN images i ON i.id = e.image_id"
-        " WHERE e.dataset_id = %(dataset_id)s AND {w}"
+        " WHERE {scope} AND {w}"
         " ORDER BY (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) LIMIT 10"
-    ).format(dim=sql.Literal(dim), w=where.composed())
+    ).format(dim=sql.Literal(dim), scope=_embedding_scope(filters), w=where.composed())
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
     with conn.transaction():
         _scan_settings(conn, exact=False, ef_search=ef_search, max_scan_tuples=20_000)
@@ -265,9 +291,9 @@ def count_within(
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
     statement = sql.SQL(
         "SELECT count(*) AS n FROM image_embeddings e JOIN images i ON i.id = e.image_id"
-        " WHERE e.dataset_id = %(dataset_id)s AND {w}"
+        " WHERE {scope} AND {w}"
         " AND ((e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim})) <= %(max_d)s"
-    ).format(dim=sql.Literal(dim), w=where.composed())
+    ).format(dim=sql.Literal(dim), scope=_embedding_scope(filters), w=where.composed())
     params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
     with conn.transaction():
         _scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)

@@ -1,0 +1,71 @@
+"""Adding images to a dataset: JSON (base64 or URLs) or multipart file uploads.
+
+Indexing happens inside the request: statuses in the answer are final.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
+
+from pixdex.api.deps import Caller, settings
+from pixdex.api.openapi import new_router, responses
+from pixdex.errors import InvalidInputError
+from pixdex.service import uploads
+from pixdex.service.schemas import AddedImages, AddImages, ImageMeta
+
+router = new_router()
+TAGS = ["images"]
+
+
+@router.post(
+    "/v1/datasets/<dataset_id>/images", tags=TAGS,
+    summary="Add images by base64 or URL (up to 128 per call), indexed before the answer",
+    responses=responses("One {id, status} per image, in order", 403, 404, 413, 415),
+)
+def add_images(dataset_id: UUID, body: AddImages, caller: Caller) -> AddedImages:
+    return uploads.add_images(settings(), caller.workspace, dataset_id, body.images)
+
+
+def _json_form(text: str | None, field: str) -> Any:
+    if text is None or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{field} must be JSON: {exc.msg}", field=field) from None
+
+
+@router.post(
+    "/v1/datasets/<dataset_id>/images/upload", tags=TAGS,
+    summary="Upload image files (multipart/form-data, field 'file', repeatable)",
+    responses=responses("One {id, status} per file, in order", 403, 404, 413, 415),
+)
+def upload_images(
+    dataset_id: UUID,
+    caller: Caller,
+    file: Annotated[list[UploadFile], File(description="one or more image files")],
+    name: Annotated[str | None, Form(max_length=255)] = None,
+    folder: Annotated[str | None, Form(max_length=1000)] = None,
+    tags: Annotated[str | None, Form(description="comma-separated user tags")] = None,
+    split: Annotated[str | None, Form(max_length=200)] = None,
+    batch_id: Annotated[str | None, Form(max_length=200)] = None,
+    annotation_job_id: Annotated[str | None, Form(max_length=200)] = None,
+    metadata: Annotated[str | None, Form(description="a JSON object")] = None,
+    annotations: Annotated[str | None, Form(description='JSON class counts {"cat": 2}')] = None,
+) -> AddedImages:
+    files = file if isinstance(file, list) else [file]
+    meta = ImageMeta.model_validate({
+        "name": name, "folder": folder,
+        "tags": [t.strip() for t in (tags or "").split(",") if t.strip()],
+        "split": split, "batch_id": batch_id, "annotation_job_id": annotation_job_id,
+        "metadata": _json_form(metadata, "metadata") or {},
+        "annotations": _json_form(annotations, "annotations") or {},
+    })
+    return uploads.upload_files(
+        settings(), caller.workspace, dataset_id,
+        [(f.filename, f.content) for f in files if isinstance(f, UploadFile)], meta,
+    )

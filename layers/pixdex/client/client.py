@@ -1,0 +1,257 @@
+"""``pixdex.Client``: the HTTP API from Python, with the server's own pydantic models.
+
+    from pixdex import Client
+    client = Client("http://127.0.0.1:8080", api_key="pdx_...")
+    ds = client.create_dataset("holidays")
+    client.add_paths(ds.id, ["photos/"])                # progress bar, multipart batches
+    for page in client.search_all(objects=["seashore"], in_dataset="holidays"):
+        ...
+    client.by_similarity(image_id, threshold=0.6)         # as Pictograph's
+    client.by_tag(objects=["car", "truck"], scenes=["outdoor"])
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from pixdex.client.transport import ApiError, Transport, multipart
+from pixdex.errors import InvalidInputError
+from pixdex.models import BoundingBox
+from pixdex.service.schemas import (
+    AddedImages,
+    Anchor,
+    Dataset,
+    Deleted,
+    Image,
+    ImageList,
+    ImageMeta,
+    ImagePatch,
+    NewImage,
+)
+from pixdex.service.search_schemas import MAX_API_LIMIT, SearchRequest, SearchResponse, SearchResult
+
+__all__ = ["ApiError", "Client"]
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic"}
+
+
+def _files(paths: Sequence[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.extend(sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInputError(f"no such file or directory: {raw}", field="paths")
+    return found
+
+
+class Client:
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 300.0) -> None:
+        self._http = Transport(url, api_key, timeout)
+
+    # --- datasets ----------------------------------------------------------------------
+
+    def create_dataset(self, name: str) -> Dataset:
+        return Dataset.model_validate(self._http.json("POST", "/v1/datasets",
+                                                      json_body={"name": name}))
+
+    def datasets(self) -> list[Dataset]:
+        data = self._http.json("GET", "/v1/datasets")
+        return [Dataset.model_validate(d) for d in data["datasets"]]
+
+    def dataset(self, dataset_id: UUID | str) -> Dataset:
+        return Dataset.model_validate(self._http.json("GET", f"/v1/datasets/{dataset_id}"))
+
+    def dataset_by_name(self, name: str) -> Dataset:
+        for dataset in self.datasets():
+            if dataset.name == name:
+                return dataset
+        raise ApiError(404, "not_found", f"dataset {name!r} does not exist", "name")
+
+    def delete_dataset(self, dataset_id: UUID | str) -> Deleted:
+        return Deleted.model_validate(self._http.json("DELETE", f"/v1/datasets/{dataset_id}"))
+
+    # --- images ------------------------------------------------------------------------
+
+    def add_images(
+        self, dataset_id: UUID | str, images: Sequence[NewImage | dict[str, Any]]
+    ) -> AddedImages:
+        """Add images given as base64 or URL (``NewImage`` or dicts), at most 128 a call."""
+        body = {"images": [
+            i.model_dump(exclude_none=True) if isinstance(i, NewImage) else i for i in images
+        ]}
+        return AddedImages.model_validate(
+            self._http.json("POST", f"/v1/datasets/{dataset_id}/images", json_body=body)
+        )
+
+    def add_urls(
+        self, dataset_id: UUID | str, urls: Sequence[str], *, meta: ImageMeta | None = None,
+        batch_size: int = 32, progress: bool = True,
+    ) -> AddedImages:
+        extra = (meta or ImageMeta()).model_dump(exclude_none=True)
+        return self._batched(
+            list(urls), batch_size, progress,
+            lambda chunk: self.add_images(dataset_id, [{"url": u, **extra} for u in chunk]),
+        )
+
+    def add_paths(
+        self, dataset_id: UUID | str, paths: Sequence[str | Path], *,
+        meta: ImageMeta | None = None, batch_size: int = 16, progress: bool = True,
+    ) -> AddedImages:
+        """Upload files (directories recursively, hidden entries skipped) in batches."""
+        meta = meta or ImageMeta()
+        fields = {
+            key: value for key, value in {
+                "folder": meta.folder, "tags": ",".join(meta.tags), "split": meta.split,
+                "batch_id": meta.batch_id, "annotation_job_id": meta.annotation_job_id,
+                "metadata": json.dumps(meta.metadata) if meta.metadata else None,
+                "annotations": json.dumps(meta.annotations) if meta.annotations else None,
+            }.items() if value
+        }
+
+        def send(chunk: list[Path]) -> AddedImages:
+            body, kind = multipart(fields, [("file", p.name, p.read_bytes()) for p in chunk])
+            _, _, data = self._http.request(
+                "POST", f"/v1/datasets/{dataset_id}/images/upload", body=body, content_type=kind
+            )
+            return AddedImages.model_validate_json(data)
+
+        return self._batched(_files(paths), batch_size, progress, send)
+
+    @staticmethod
+    def _batched(items: list[Any], size: int, progress: bool, send: Any) -> AddedImages:
+        from tqdm import tqdm
+
+        total = AddedImages(indexed=0, failed=0, images=[])
+        with tqdm(total=len(items), unit="img", disable=not progress) as bar:
+            step = max(1, min(size, 128))
+            for start in range(0, len(items), step):
+                chunk = items[start : start + step]
+                done: AddedImages = send(chunk)
+                total.indexed += done.indexed
+                total.failed += done.failed
+                total.images.extend(done.images)
+                bar.update(len(chunk))
+        return total
+
+    def image(self, image_id: UUID | str) -> Image:
+        return Image.model_validate(self._http.json("GET", f"/v1/images/{image_id}"))
+
+    def images(self, dataset_id: UUID | str, **filters: Any) -> ImageList:
+        """One page: status, folder, tag, split, batch_id, annotation_job_id, offset, limit."""
+        return ImageList.model_validate(
+            self._http.json("GET", f"/v1/datasets/{dataset_id}/images", query=filters)
+        )
+
+    def update_image(self, image_id: UUID | str, **changes: Any) -> Image:
+        patch = ImagePatch.model_validate(changes)
+        return Image.model_validate(self._http.json(
+            "PATCH", f"/v1/images/{image_id}", json_body=patch.model_dump(mode="json",
+                                                                          exclude_unset=True)
+        ))
+
+    def delete_image(self, image_id: UUID | str) -> Deleted:
+        return Deleted.model_validate(self._http.json("DELETE", f"/v1/images/{image_id}"))
+
+    def image_file(self, image_id: UUID | str) -> bytes:
+        return self._http.request("GET", f"/v1/images/{image_id}/file")[2]
+
+    def thumbnail(self, image_id: UUID | str, size: int = 256) -> bytes:
+        return self._http.request("GET", f"/v1/images/{image_id}/thumbnail",
+                                  query={"size": size})[2]
+
+    # --- anchors -----------------------------------------------------------------------
+
+    def create_anchor(
+        self, image: bytes | Path | str, bounding_box: BoundingBox | None = None
+    ) -> Anchor:
+        """Upload a query image: bytes, a file path, or an http(s) URL."""
+        if isinstance(image, str) and image.startswith(("http://", "https://")):
+            source = image
+        else:
+            data = image if isinstance(image, bytes) else Path(image).read_bytes()
+            source = base64.b64encode(data).decode("ascii")
+        body: dict[str, Any] = {"image": source}
+        if bounding_box is not None:
+            body["bounding_box"] = bounding_box.model_dump()
+        return Anchor.model_validate(self._http.json("POST", "/v1/anchors", json_body=body))
+
+    def delete_anchor(self, anchor_id: UUID | str) -> Deleted:
+        return Deleted.model_validate(self._http.json("DELETE", f"/v1/anchors/{anchor_id}"))
+
+    # --- search ------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest | None = None, **fields: Any) -> SearchResponse:
+        """One page. Give a ``SearchRequest`` or its fields as keyword arguments."""
+        request = request or SearchRequest.model_validate(fields)
+        body = request.model_dump(mode="json", exclude_none=True)
+        return SearchResponse.model_validate(self._http.json("POST", "/v1/search", json_body=body))
+
+    def search_all(
+        self, request: SearchRequest | None = None, **fields: Any
+    ) -> Iterator[list[SearchResult]]:
+        """Every page of a search, in order (``limit`` is the page size)."""
+        request = request or SearchRequest.model_validate(fields)
+        offset = request.offset
+        while True:
+            page = self.search(request.model_copy(update={"offset": offset}))
+            if page.results:
+                yield page.results
+            offset += len(page.results)
+            if len(page.results) < request.limit or offset >= page.total:
+                return
+
+    def _collect(self, request: SearchRequest, limit: int) -> list[SearchResult]:
+        out: list[SearchResult] = []
+        for page in self.search_all(request):
+            out.extend(page)
+            if len(out) >= limit:
+                break
+        return out[:limit]
+
+    def by_similarity(
+        self, image_id: UUID | str, threshold: float = 0.6, limit: int = 50,
+        folder_path: str | None = None,
+    ) -> list[SearchResult]:
+        """Images like ``image_id`` (left out), most similar first, scoped to its dataset
+        and, unless ``folder_path`` says otherwise ("/" = whole dataset), its folder."""
+        if not 1 <= limit <= 500:
+            raise InvalidInputError("limit must be 1-500", field="limit")
+        reference = self.image(image_id)
+        request = SearchRequest(
+            like_image=reference.id, threshold=threshold, in_dataset=str(reference.dataset_id),
+            folder_path=folder_path or reference.folder, limit=min(limit, MAX_API_LIMIT),
+            fields=["name", "folder", "dataset"],
+        )
+        return self._collect(request, limit)
+
+    def by_tag(
+        self, objects: Sequence[str] | None = None, scenes: Sequence[str] | None = None,
+        attributes: Sequence[str] | None = None, dataset_name: str | None = None,
+        limit: int = 50,
+    ) -> list[SearchResult]:
+        """Images with these auto-tags (any within a kind, all kinds), best first. An
+        empty filter is refused rather than returning everything."""
+        if not (objects or scenes or attributes):
+            raise InvalidInputError(
+                "give at least one of objects, scenes, attributes", field="objects"
+            )
+        if not 1 <= limit <= 500:
+            raise InvalidInputError("limit must be 1-500", field="limit")
+        request = SearchRequest(
+            objects=list(objects or []) or None, scenes=list(scenes or []) or None,
+            attributes=list(attributes or []) or None, in_dataset=dataset_name,
+            limit=min(limit, MAX_API_LIMIT), fields=["name", "folder", "dataset", "auto_tags"],
+        )
+        return self._collect(request, limit)

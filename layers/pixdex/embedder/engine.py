@@ -1,0 +1,202 @@
+"""The work behind ``POST /invocations``: decode in parallel, run the model in batches.
+
+Used by the HTTP server and, in-process, by the client's ``local`` mode, so all three
+client modes share one implementation of the protocol.
+
+* Images are read (base64 or S3) and decoded on a process-wide thread pool; each worker
+  keeps only what the model needs (the 224x224 tensor) plus the pixel attributes and
+  size, so memory stays bounded however large the originals are.
+* The calling thread consumes results in request order and runs the model as soon as a
+  full batch is ready, so decoding of the next batch overlaps inference (onnxruntime
+  releases the GIL).
+* Model calls are serialised: concurrent requests would only fight over the same cores
+  (or GPU queue); decoding of every request keeps going meanwhile.
+* A bad image becomes an error entry for that image only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
+from numpy.typing import NDArray
+from PIL import Image
+
+from pixdex.blobs import BlobRef, store_for
+from pixdex.config import Settings
+from pixdex.errors import ConflictError, InvalidInputError, PayloadTooLargeError, PixdexError
+from pixdex.imaging.attributes import compute_attributes
+from pixdex.imaging.decode import decode_image
+from pixdex.inference.base import EmbeddingModel
+from pixdex.inference.imagenet import object_tags
+from pixdex.inference.pixels import model_pixels
+from pixdex.models import AutoTags
+
+from .protocol import ImageInput, ImageMeta, InvocationRequest, InvocationResponse, ItemError
+
+__all__ = ["Engine"]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    pixels: NDArray[np.float32]  # (1, 3, S, S)
+    meta: ImageMeta
+    attributes: dict[str, float]
+
+
+class Engine:
+    """Serves invocation requests with one model; thread-safe, created once per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: EmbeddingModel | None = None,
+        *,
+        max_images: int | None = None,
+    ) -> None:
+        # The server *is* the embedder: whatever the environment says, its model runs here.
+        self.settings = settings.model_copy(update={"embedder": "local"})
+        if model is None:
+            from pixdex.inference.registry import get_model
+
+            model = get_model(self.settings.model, self.settings)
+        self.model = model
+        self.max_images = max_images or self.settings.max_images_per_request
+        self._pool = ThreadPoolExecutor(
+            self.settings.decode_workers, thread_name_prefix="pixdex-embedder-decode"
+        )
+        self._model_lock = threading.Lock()
+        self._ready = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def warm_up(self) -> None:
+        """Load the model (building its ONNX graph if needed) and run it once."""
+        size = self.model.spec.input_size
+        with self._model_lock:
+            self.model.embed_images([Image.new("RGB", (size, size), (127, 127, 127))])
+        self._ready.set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def invoke(self, request: InvocationRequest) -> InvocationResponse:
+        spec = self.model.spec
+        if request.model is not None and request.model != spec.name:
+            raise ConflictError(
+                f"this endpoint serves model {spec.name!r}, not {request.model!r}; point the "
+                "client at an endpoint for that model or change PIXDEX_MODEL",
+                field="model",
+            )
+        if len(request.images) > self.max_images:
+            raise PayloadTooLargeError(
+                f"{len(request.images)} images in one request; the limit is {self.max_images}. "
+                "Split the batch.",
+                field="images",
+            )
+        response = InvocationResponse(
+            model=spec.name, dim=spec.dim, encodes_text=spec.encodes_text,
+            input_size=spec.input_size,
+        )
+        if request.texts:
+            with self._model_lock:
+                vectors = self.model.embed_texts(request.texts)
+            response.text_embeddings = np.asarray(vectors, dtype=np.float32).tolist()
+        if request.images:
+            self._embed_images(request, response)
+        return response
+
+    def _embed_images(self, request: InvocationRequest, response: InvocationResponse) -> None:
+        futures: list[Future[_Prepared | ItemError]] = [
+            self._pool.submit(self._prepare, item) for item in request.images
+        ]
+        count = len(futures)
+        response.embeddings = [None] * count
+        response.tags = [None] * count
+        response.images = [None] * count
+        response.errors = [None] * count
+        if request.class_scores:
+            response.class_scores = [None] * count
+        threshold = request.object_tag_threshold
+        top_k = request.object_tag_top_k
+        batch: list[tuple[int, _Prepared]] = []
+        for index, future in enumerate(futures):
+            outcome = future.result()
+            if isinstance(outcome, ItemError):
+                response.errors[index] = outcome
+            else:
+                batch.append((index, outcome))
+            if len(batch) >= self.settings.batch_size or (batch and index == count - 1):
+                self._run_batch(batch, response, threshold, top_k)
+                batch = []
+
+    def _run_batch(
+        self,
+        batch: Sequence[tuple[int, _Prepared]],
+        response: InvocationResponse,
+        threshold: float | None,
+        top_k: int | None,
+    ) -> None:
+        pixels = np.concatenate([prepared.pixels for _, prepared in batch])
+        with self._model_lock:
+            output = self.model.embed_pixels(pixels)
+        names = self.model.class_names
+        for row, (index, prepared) in enumerate(batch):
+            objects: dict[str, float] = {}
+            if output.class_scores is not None and names is not None:
+                objects = object_tags(
+                    output.class_scores[row],
+                    names,
+                    threshold=self.settings.object_tag_threshold if threshold is None
+                    else threshold,
+                    top_k=self.settings.object_tag_top_k if top_k is None else top_k,
+                )
+            response.embeddings[index] = output.embeddings[row].tolist()
+            response.tags[index] = AutoTags(objects=objects, attributes=prepared.attributes)
+            response.images[index] = prepared.meta
+            if response.class_scores is not None and output.class_scores is not None:
+                response.class_scores[index] = output.class_scores[row].tolist()
+
+    def _prepare(self, item: ImageInput) -> _Prepared | ItemError:
+        try:
+            data = self._read(item)
+            decoded = decode_image(
+                data,
+                max_pixels=self.settings.max_image_pixels,
+                max_bytes=self.settings.max_file_bytes,
+            )
+            attributes = compute_attributes(decoded.image)
+            pixels = model_pixels(self.model, [decoded.image])
+        except PixdexError as exc:
+            return ItemError(code=exc.code, message=exc.message)
+        except (ClientError, BotoCoreError) as exc:
+            return ItemError(code="blob_unreadable", message=f"cannot read {item.s3}: {exc}")
+        meta = ImageMeta(width=decoded.width, height=decoded.height, format=decoded.format)
+        return _Prepared(pixels=pixels, meta=meta, attributes=attributes)
+
+    def _read(self, item: ImageInput) -> bytes:
+        limit = self.settings.max_file_bytes
+        if item.s3 is not None:
+            ref = BlobRef.parse(item.s3)
+            return store_for(ref).get(ref, max_bytes=limit)
+        text = item.base64 or ""
+        if len(text) // 4 * 3 > limit + 2:  # checked before decoding anything
+            raise PayloadTooLargeError(
+                f"image is about {len(text) // 4 * 3:,} bytes, more than the limit of "
+                f"{limit:,} bytes"
+            )
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidInputError(
+                f"image is not valid base64 ({exc}); send standard base64 with padding",
+                field="images",
+            ) from exc

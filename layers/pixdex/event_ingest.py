@@ -1,0 +1,136 @@
+"""Apply S3 object events to the index: what the ``ingest`` Lambda does per SQS message.
+
+For each object event in a message (see :mod:`pixdex.s3_events` for parsing and the key
+layout), under a per-object lock:
+
+1. an event whose ``sequencer`` is not newer than the last one applied for that object
+   is a redelivery (equal) or out of order (older) and changes nothing;
+2. ``created``: the object is ingested (the same :func:`pixdex.ingest.ingest` as the CLI:
+   content-idempotent, bad images become ``failed`` rows);
+   ``removed``: its row leaves the index, unless the object still exists (a noncurrent
+   version was deleted in a versioned bucket, or it was re-created since);
+3. the event is recorded as the object's latest, in the same transaction as the lock.
+
+If step 2 fails (database or embedder unavailable) nothing is recorded and the error
+propagates: the message is retried, and redoing the work is harmless because ingest and
+removal are idempotent. Bad input (a malformed body, an invalid dataset name) raises
+``InvalidInputError``: the batch reports it as failed and SQS moves it to the DLQ after its
+retries. Objects outside any dataset (bucket root, folder markers) are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from pixdex.blobs import BlobRef, store_for
+from pixdex.config import Settings
+from pixdex.errors import NotFoundError
+from pixdex.ingest import IngestItem, ingest
+from pixdex.removal import remove
+from pixdex.s3_events import S3ObjectEvent, dataset_and_folder, parse_s3_message
+from pixdex.storage import ingest_events
+from pixdex.storage.connection import connect
+
+__all__ = ["MessageOutcome", "ObjectOutcome", "apply_object_event", "handle_s3_message"]
+
+log = logging.getLogger(__name__)
+
+Action = Literal[
+    "indexed", "skipped", "failed", "removed", "absent", "kept", "duplicate", "stale", "ignored"
+]
+
+
+class ObjectOutcome(BaseModel):
+    """What one object event did. ``failed`` means indexed as a failed row (bad image)."""
+
+    bucket: str
+    key: str
+    event: Literal["created", "removed"]
+    action: Action
+    dataset: str | None = None
+    image_id: UUID | None = None
+    reason: str | None = None
+
+
+class MessageOutcome(BaseModel):
+    test_event: bool = False
+    objects: list[ObjectOutcome] = Field(default_factory=list)
+
+
+def handle_s3_message(body: str, settings: Settings) -> MessageOutcome:
+    """Apply every object event in one SQS message body, in order."""
+    notification = parse_s3_message(body)
+    outcome = MessageOutcome(test_event=notification.test_event)
+    for event in notification.events:
+        result = apply_object_event(event, settings)
+        log.info(
+            "s3 event applied",
+            extra={"bucket": result.bucket, "key": result.key, "action": result.action},
+        )
+        outcome.objects.append(result)
+    return outcome
+
+
+def apply_object_event(event: S3ObjectEvent, settings: Settings) -> ObjectOutcome:
+    base = ObjectOutcome(bucket=event.bucket, key=event.key, event=event.kind, action="ignored")
+    placement = dataset_and_folder(event.key)
+    if placement is None:
+        return base.model_copy(
+            update={"reason": "key names no dataset (expected <dataset>/<folder...>/<file>)"}
+        )
+    dataset, folder = placement
+    base = base.model_copy(update={"dataset": dataset})
+    ref = BlobRef("s3", event.bucket, event.key)
+    workspace = settings.workspace
+    if event.sequencer is None:  # no order known: apply; both actions are idempotent
+        return _apply(event, ref, dataset, folder, settings, base)
+    sequencer = ingest_events.normalise_sequencer(event.sequencer)
+    with connect(settings) as conn:
+        ingest_events.lock_object(conn, workspace, event.bucket, event.key)
+        last = ingest_events.last_sequencer(conn, workspace, event.bucket, event.key)
+        if last is not None and last >= sequencer:
+            action: Action = "duplicate" if last == sequencer else "stale"
+            return base.model_copy(update={"action": action})
+        result = _apply(event, ref, dataset, folder, settings, base)
+        if result.action != "kept":  # a kept object's own newer event must still apply
+            ingest_events.record_event(
+                conn, workspace, event.bucket, event.key, sequencer, event.version_id,
+                event.kind,
+            )
+        return result
+
+
+def _apply(
+    event: S3ObjectEvent,
+    ref: BlobRef,
+    dataset: str,
+    folder: str,
+    settings: Settings,
+    base: ObjectOutcome,
+) -> ObjectOutcome:
+    if event.kind == "created":
+        report = ingest([IngestItem(ref, folder)], dataset, settings=settings)
+        entry = report.images[0]
+        action: Action = entry.status
+        return base.model_copy(
+            update={"action": action, "image_id": entry.id, "reason": entry.error}
+        )
+    try:
+        store_for(ref).stat(ref)
+    except NotFoundError:
+        pass
+    else:
+        return base.model_copy(
+            update={"action": "kept", "reason": "the object still exists (a newer version)"}
+        )
+    try:
+        removed = remove(dataset, uris=[ref.uri], settings=settings)
+    except NotFoundError:  # the dataset itself does not exist: nothing to remove
+        return base.model_copy(update={"action": "absent"})
+    if not removed.images:
+        return base.model_copy(update={"action": "absent"})
+    return base.model_copy(update={"action": "removed", "image_id": removed.images[0].id})

