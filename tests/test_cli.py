@@ -85,6 +85,24 @@ def test_search_by_tags_and_filters(cli_env: dict[str, str],
     assert page["total"] == 4 and page["offset"] == 2 and len(page["results"]) == 2
 
 
+def test_search_by_prompt(cli_env: dict[str, str],
+                          indexed: tuple[str, Path, dict[str, object]]) -> None:
+    dataset, _, _ = indexed
+    page = json.loads(run(cli_env, "search", "--dataset", dataset, "--prompt", "a cat",
+                          "--negative-prompt", "drawings", "--json").stdout)
+    assert [h["name"] for h in page["results"][:2]] in (
+        ["chelsea.jpg", "chelsea_flip.jpg"], ["chelsea_flip.jpg", "chelsea.jpg"])
+    assert page["results"][0]["score"] > 0.5 and page["warnings"] == []
+    human = run(cli_env, "search", "--dataset", dataset, "--prompt", "quantum entanglement")
+    assert "note: " in human.stdout and "quantum" in human.stdout
+    assert "0 match(es)" in human.stdout
+    alone = run(cli_env, "search", "--dataset", dataset, "--negative-prompt", "x", ok=False)
+    assert alone.returncode == 2 and "negative_prompt needs a prompt" in alone.stderr
+    mixed = run(cli_env, "search", "--dataset", dataset, "--prompt", "a cat",
+                "--like", str(indexed[1] / "coffee.png"), ok=False)
+    assert mixed.returncode != 0 and "no text encoder" in mixed.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -94,9 +94,14 @@ def test_search_and_pages(client: Client, library: tuple[str, dict[str, str]]) -
     assert [r.id for p in pages for r in p] == [r.id for r in whole.results]
     with pytest.raises(ValidationError):
         client.search(limit=0)
-    with pytest.raises(ApiError) as no_text:
-        client.search(prompt="a cat")
-    assert no_text.value.http_status == 400 and no_text.value.field == "prompt"
+    cats = client.search(in_dataset=name, prompt="a cat", negative_prompt="drawings")
+    assert {r.name for r in cats.results[:2]} == {"chelsea.jpg", "chelsea_flip.jpg"}
+    assert all(0.0 <= r.score <= 1.0 for r in cats.results) and cats.warnings == []
+    with pytest.raises(ApiError) as combined:  # the offline model cannot blend image + text
+        client.search(in_dataset=name, prompt="a cat", like_image=ids["coffee.jpg"])
+    assert combined.value.http_status == 400 and combined.value.field == "prompt"
+    with pytest.raises(ValidationError):
+        client.search(negative_prompt="drawings", image_weight=2)
     with pytest.raises(ApiError) as denied:
         Client(client._http._parts.geturl(), "pdx_wrong_key_that_is_long_enough").datasets()
     assert denied.value.http_status == 401

@@ -48,6 +48,7 @@ from pixdex.errors import (
     PayloadTooLargeError,
 )
 from pixdex.inference import get_model
+from pixdex.inference.specs import class_vector_name
 from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata
 from pixdex.search import encode_query_image
@@ -170,6 +171,11 @@ def test_ingest_over_http_matches_in_process_ingest(
                 b = get_embedding(conn, want.id, settings.model)
                 assert a is not None and b is not None
                 np.testing.assert_allclose(a, b, atol=1e-3)
+                # The class-probability vector (prompt search) comes over the wire too.
+                classes = class_vector_name(settings.model)
+                pa, pb = get_embedding(conn, got.id, classes), get_embedding(conn, want.id, classes)
+                assert pa is not None and pb is not None and pa.shape == (1000,)
+                np.testing.assert_allclose(pa, pb, atol=2e-3)
     again = ingest(selection.items, dataset_name, settings=http_settings)
     assert (again.skipped, again.indexed) == (3, 0)  # unchanged content: no model call
 

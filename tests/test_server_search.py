@@ -191,6 +191,24 @@ def test_anchors(api: Api, gallery: dict[str, Any], image_files: dict[str, bytes
     assert bad_box.status == 422 and "inside the image" in bad_box.error["message"]
 
 
+def test_prompt_search(api: Api, gallery: dict[str, Any]) -> None:
+    body: dict[str, Any] = {"in_dataset": gallery["name"], "prompt": "a cup of espresso",
+                            "fields": ["name", "folder"]}
+    espresso = api.ok("POST", "/v1/search", body)
+    assert _names(espresso)[:2] in (["coffee.jpg", "coffee_flip.jpg"],
+                                    ["coffee_flip.jpg", "coffee.jpg"])
+    assert espresso["total"] == 9 and espresso["warnings"] == []
+    scores = [r["score"] for r in espresso["results"]]
+    assert scores == sorted(scores, reverse=True) and 0.5 < scores[0] <= 1.0
+    cats = api.ok("POST", "/v1/search", {**body, "prompt": "a cat", "folder_path": "/pets",
+                                         "threshold": 0.3})
+    assert set(_names(cats)) == {"chelsea.jpg", "chelsea_flip.jpg", "chelsea_dark.jpg"}
+    assert cats["total"] == 3 and all(r["folder"].startswith("/pets") for r in cats["results"])
+    nonsense = api.ok("POST", "/v1/search", {**body, "prompt": "quantum entanglement"})
+    assert nonsense["total"] == 0 and nonsense["results"] == []
+    assert any("quantum" in w for w in nonsense["warnings"])
+
+
 def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
                        image_files: dict[str, bytes], settings: Settings) -> None:
     def error(body: Any, status: int) -> dict[str, Any]:
@@ -198,7 +216,13 @@ def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
         assert reply.status == status, (body, reply.body)
         return reply.error
 
-    assert "no text encoder" in error({"prompt": "a cat on a sofa"}, 400)["message"]
+    combined = error({"prompt": "a cat", "like_image": gallery["ids"]["coins.png"]}, 400)
+    assert combined["code"] == "model_capability" and "no text encoder" in combined["message"]
+    assert error({"prompt": "   "}, 422)["field"] == "prompt"
+    assert error({"prompt": "x" * 600}, 422)["field"] == "prompt"
+    assert error({"prompt": "not cats"}, 422)["field"] == "prompt"
+    assert error({"negative_prompt": "cats"}, 422)["field"] == "negative_prompt"
+    assert error({"prompt": "a cat", "image_weight": 1.5}, 422)["field"] == "image_weight"
     assert error({"in_dataset": "no-such-dataset"}, 404)["field"] == "in_dataset"
     assert error({"like_image": str(uuid.uuid4())}, 404)["field"] == "id"
     assert error({"limit": 251}, 422)["field"] == "limit"

@@ -14,6 +14,10 @@ the files: the original bytes (or, when too large for one request, the S3 refere
 the inference server, which decodes, tags and embeds them next to the model, and answers
 with everything a row needs (size, format, attributes, objects, embedding).
 
+Besides the model's embedding each image gets the dataset's other named vectors
+(:mod:`pixdex.ingest_models`): the offline model's ImageNet class probabilities (prompt
+search) and any model added with ``pixdex reembed``.
+
 Idempotent by content: a reference whose sha256 matches an indexed row is skipped without
 decoding; a changed file is re-indexed in place (same id). Bad files (empty, truncated,
 corrupt, not an image, too large, decompression bombs) become ``failed`` rows with the
@@ -43,6 +47,8 @@ from pixdex.inference import get_model
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.imagenet import object_tags
 from pixdex.inference.pixels import model_pixels
+from pixdex.inference.specs import class_vector_spec
+from pixdex.ingest_models import Tagging, embed_extras, extra_models, register_models
 from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
@@ -71,6 +77,7 @@ class _Loaded:
     item: IngestItem
     write: images.ImageWrite
     pixels: NDArray[np.float32] | None = None
+    extra_pixels: dict[str, NDArray[np.float32]] = field(default_factory=dict)
     data: bytes | None = None  # remote embedder: the original bytes, decoded over there
     skipped: bool = False
 
@@ -90,17 +97,19 @@ def ingest(
     model = get_model(settings.model, settings)
     with connect(settings) as conn:
         ds = catalog.ensure_dataset(conn, workspace, dataset)
-        catalog.register_model(conn, model.spec, ds.id)
+        register_models(conn, model, ds.id)
+        extras = extra_models(conn, model, ds.id, settings)
         known: dict[str, images.KnownImage] = {}
         uris = [item.ref.uri for item in items]
         for start in range(0, len(uris), 1000):
             known.update(images.known_images(conn, ds.id, uris[start : start + 1000]))
 
+    tagging = Tagging(extras, settings, workspace)
     report = IndexReport()
     writer = _BatchWriter(settings, model.spec.name, report)
     try:
         batch: list[_Loaded] = []
-        for loaded in _load_all(items, ds.id, known, settings, model):
+        for loaded in _load_all(items, ds.id, known, settings, model, extras):
             if loaded.skipped:
                 previous = known[loaded.item.ref.uri]
                 report.skipped += 1
@@ -112,10 +121,10 @@ def ingest(
                 continue
             batch.append(loaded)
             if len(batch) >= settings.batch_size:
-                writer.submit(_embed(model, batch, settings), progress)
+                writer.submit(_embed(model, batch, settings, tagging), progress)
                 batch = []
         if batch:
-            writer.submit(_embed(model, batch, settings), progress)
+            writer.submit(_embed(model, batch, settings, tagging), progress)
     finally:
         writer.close()
     if report.indexed >= _ANALYZE_AFTER:
@@ -132,6 +141,7 @@ def _load_all(
     known: dict[str, images.KnownImage],
     settings: Settings,
     model: EmbeddingModel,
+    extras: Sequence[EmbeddingModel] = (),
 ) -> Iterator[_Loaded]:
     """Load items in a thread pool, yielding in input order with a bounded look-ahead."""
     lookahead = max(2 * settings.batch_size, 4 * settings.decode_workers)
@@ -148,7 +158,7 @@ def _load_all(
                     exhausted = True
                     break
                 pending.put(
-                    pool.submit(_load_one, item, dataset_id, known, settings, model)
+                    pool.submit(_load_one, item, dataset_id, known, settings, model, extras)
                 )
                 in_flight += 1
             if in_flight == 0:
@@ -163,6 +173,7 @@ def _load_one(
     known: dict[str, images.KnownImage],
     settings: Settings,
     model: EmbeddingModel,
+    extras: Sequence[EmbeddingModel] = (),
 ) -> _Loaded:
     name = PurePosixPath(item.ref.key).name
     write = images.ImageWrite(
@@ -195,7 +206,8 @@ def _load_one(
         attributes = compute_attributes(decoded.image)
         write.auto_tags = AutoTags(attributes=attributes)
         pixels = model_pixels(model, [decoded.image])
-        return _Loaded(item, write, pixels=pixels)
+        extra = {m.spec.name: model_pixels(m, [decoded.image]) for m in extras}
+        return _Loaded(item, write, pixels=pixels, extra_pixels=extra)
     except PixdexError as exc:
         write.error = exc.message
         return _Loaded(item, write)
@@ -205,7 +217,8 @@ def _load_one(
 
 
 def _embed(
-    model: EmbeddingModel, batch: list[_Loaded], settings: Settings
+    model: EmbeddingModel, batch: list[_Loaded], settings: Settings,
+    tagging: Tagging | None = None,
 ) -> list[_Loaded]:
     if isinstance(model, RemoteEmbedder):
         return _embed_remote(model, batch)
@@ -214,9 +227,12 @@ def _embed(
         pixels = np.concatenate([loaded.pixels for loaded in ready if loaded.pixels is not None])
         output = model.embed_pixels(pixels)
         names = model.class_names
+        classes = class_vector_spec(model.spec)
         for row, loaded in enumerate(ready):
             write = loaded.write
             write.embedding = output.embeddings[row]
+            if classes is not None and output.class_scores is not None:
+                write.vectors[classes.name] = output.class_scores[row]
             objects: dict[str, float] = {}
             if output.class_scores is not None and names is not None:
                 objects = object_tags(
@@ -230,6 +246,9 @@ def _embed(
             )
             write.status = ImageStatus.INDEXED
             loaded.pixels = None
+        embed_extras(ready, settings)
+        if tagging is not None:
+            tagging.apply([loaded.write for loaded in ready])
     return batch
 
 
@@ -238,7 +257,9 @@ def _embed_remote(model: RemoteEmbedder, batch: list[_Loaded]) -> list[_Loaded]:
     sources = [ImageSource(data=loaded.data, ref=loaded.item.ref) for loaded in ready]
     # Transport failures raise (the run stops, nothing half-written); bad images come back
     # as per-image errors and become failed rows like local decode errors do.
-    for loaded, analysis in zip(ready, model.analyze(sources), strict=True):
+    classes = class_vector_spec(model.spec)
+    analyses = model.analyze(sources, class_scores=classes is not None)
+    for loaded, analysis in zip(ready, analyses, strict=True):
         write = loaded.write
         loaded.data = None
         if analysis.error is not None or analysis.embedding is None or analysis.meta is None:
@@ -248,6 +269,8 @@ def _embed_remote(model: RemoteEmbedder, batch: list[_Loaded]) -> list[_Loaded]:
         write.format = analysis.meta.format
         write.auto_tags = analysis.tags or AutoTags()
         write.embedding = analysis.embedding
+        if classes is not None and analysis.class_scores is not None:
+            write.vectors[classes.name] = analysis.class_scores
         write.status = ImageStatus.INDEXED
     return batch
 

@@ -125,8 +125,11 @@ def _split_csv(values: list[str]) -> list[str]:
 class SearchQuery(BaseModel):
     """A search over one dataset. Every part is optional but at least one must be given.
 
-    Similarity sources (at most one): ``like_vector`` (already-encoded query image),
-    ``like_image_id`` (an indexed image, excluded from its own results).
+    Similarity sources (at most one image): ``like_vector`` (already-encoded query image),
+    ``like_image_id`` (an indexed image, excluded from its own results); and/or ``prompt``
+    (text; ``negative_prompt`` says what to push down). With a vision-language model an
+    image and a prompt combine: ``image_weight`` (0..1) blends the two normalised query
+    vectors. The offline model answers prompts through its ImageNet class scores.
     Tag filters: OR within a kind, AND across kinds. ``dataset=None`` searches every
     dataset of the workspace. ``match_all`` lists everything (newest first) when no other
     criterion is given; without it such a query is refused as a likely mistake.
@@ -139,6 +142,9 @@ class SearchQuery(BaseModel):
     model: str | None = None
     like_vector: list[float] | None = None
     like_image_id: UUID | None = None
+    prompt: str | None = Field(default=None, max_length=1000)
+    negative_prompt: str | None = Field(default=None, max_length=1000)
+    image_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     objects: list[str] = Field(default_factory=list)
     scenes: list[str] = Field(default_factory=list)
     attributes: list[str] = Field(default_factory=list)
@@ -164,10 +170,23 @@ class SearchQuery(BaseModel):
     def _one_similarity_source(self) -> SearchQuery:
         if self.like_vector is not None and self.like_image_id is not None:
             raise ValueError("give either a query image or an image id to search like, not both")
+        if self.negative_prompt is not None and self.prompt is None:
+            raise ValueError("negative_prompt needs a prompt: say what to find as well")
         return self
+
+    @field_validator("prompt", "negative_prompt", mode="after")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("is empty: describe what to find, e.g. 'a cat on a sofa'")
+        return value
 
     @property
     def is_similarity(self) -> bool:
+        return self.has_image or self.prompt is not None
+
+    @property
+    def has_image(self) -> bool:
         return self.like_vector is not None or self.like_image_id is not None
 
     @property
@@ -194,4 +213,9 @@ class SearchPage(BaseModel):
     exact: bool = Field(
         default=True,
         description="True when results were computed exactly; False when from the ANN index.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the search could not use, e.g. prompt words the model's classes "
+        "do not cover.",
     )

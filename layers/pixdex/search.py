@@ -1,6 +1,9 @@
-"""Search: by similar image (bytes or an indexed id), by auto-tags, by metadata, combined.
+"""Search: by similar image (bytes or an indexed id), by text prompt, by auto-tags, by
+metadata, combined (how the query vector is made: :mod:`pixdex.query_vector`).
 
-Scores: cosine similarity (1 - cosine distance) for similarity searches; for tag-only
+Scores: cosine similarity (1 - cosine distance) for image and vision-language prompt
+searches; for prompts on the offline model the weighted ImageNet class probability
+(inner product, in [0, 1]); for tag-only
 searches the mean over queried kinds of the best matching tag score; 1.0 for pure
 metadata filters (then newest first).
 """
@@ -9,14 +12,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import numpy as np
-from numpy.typing import NDArray
-
 from pixdex.config import Settings, get_settings
-from pixdex.errors import ConflictError, InvalidInputError
+from pixdex.errors import InvalidInputError
 from pixdex.imaging.decode import crop_to_box, decode_image
 from pixdex.inference import get_model
 from pixdex.models import AutoTags, BoundingBox, SearchHit, SearchPage, SearchQuery
+from pixdex.query_vector import query_vector
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import Conn, connect
 
@@ -89,41 +90,22 @@ def _require_criteria(query: SearchQuery) -> None:
     ):
         return
     raise InvalidInputError(
-        "give at least one search criterion: a query image, an image id, objects / scenes / "
+        "give at least one search criterion: a query image, an image id, a prompt, objects / "
+        "scenes / "
         "attributes, or a filter (tag, class name, folder, batch id, annotation job id, split)"
     )
-
-
-def _query_vector(conn: Conn, query: SearchQuery, model: str, dim: int) -> NDArray[np.float32]:
-    if query.like_vector is not None:
-        vector = np.asarray(query.like_vector, dtype=np.float32)
-        if vector.shape != (dim,):
-            raise InvalidInputError(
-                f"query vector has {vector.size} dimensions; model {model} uses {dim}",
-                field="like_vector",
-            )
-        return vector
-    assert query.like_image_id is not None
-    record = images.get_image(conn, query.workspace, query.like_image_id)
-    stored = images.get_embedding(conn, query.like_image_id, model)
-    if stored is None:
-        reason = f" ({record.error})" if record.error else ""
-        raise ConflictError(
-            f"image {query.like_image_id} has no {model} embedding: its status is "
-            f"{record.status.value}{reason}",
-            field="like_image_id",
-        )
-    return stored
 
 
 def _similarity(
     conn: Conn, query: SearchQuery, filters: search_sql.Filters, settings: Settings
 ) -> SearchPage:
-    model = query.model or settings.model
-    dim = catalog.model_dim(conn, model)
-    vector = _query_vector(conn, query, model, dim)
-    if not np.isfinite(vector).all() or float(np.linalg.norm(vector)) == 0.0:
-        raise InvalidInputError("query vector must be finite and non-zero", field="like_vector")
+    scope = [filters.dataset_id] if filters.dataset_id is not None else list(filters.dataset_ids)
+    target = query_vector(conn, query, scope, query.dataset, settings)
+    if target.vector is None:  # a prompt nothing can match: say so rather than rank noise
+        return SearchPage(
+            total=0, offset=query.offset, results=[], exact=True, warnings=target.warnings
+        )
+    model, dim, metric, vector = target.model, target.dim, target.metric, target.vector
     window = query.offset + query.limit
     cap = settings.exact_search_max_rows
     matching = search_sql.count_matching(conn, filters, cap=cap + 1)
@@ -132,7 +114,7 @@ def _similarity(
     def candidates(exact_scan: bool) -> list[tuple[UUID, float]]:
         return search_sql.vector_candidates(
             conn, model=model, dim=dim, query=vector, filters=filters, k=window,
-            exact=exact_scan, ef_search=settings.hnsw_ef_search,
+            exact=exact_scan, ef_search=settings.hnsw_ef_search, metric=metric,
         )
 
     ranked = candidates(exact)
@@ -140,14 +122,14 @@ def _similarity(
         # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.
         exact = True
         ranked = candidates(True)
-    max_distance = None if query.threshold is None else 1.0 - query.threshold
+    max_distance = None if query.threshold is None else target.max_distance(query.threshold)
     if max_distance is not None:
         ranked = [(i, d) for i, d in ranked if d <= max_distance + 1e-6]
-    page = [(i, 1.0 - d) for i, d in ranked[query.offset : window]]
+    page = [(i, target.score(d)) for i, d in ranked[query.offset : window]]
     if exact:
         total = matching if max_distance is None else search_sql.count_within(
             conn, model=model, dim=dim, query=vector, filters=filters,
-            max_distance=max_distance + 1e-6,
+            max_distance=max_distance + 1e-6, metric=metric,
         )
     elif max_distance is not None and len(ranked) < window:
         total = len(ranked)  # the threshold cut the ordered stream: we saw its end
@@ -158,7 +140,10 @@ def _similarity(
             if max_distance is None
             else max(len(ranked), window)
         )
-    return SearchPage(total=total, offset=query.offset, results=_hits(conn, page), exact=exact)
+    return SearchPage(
+        total=total, offset=query.offset, results=_hits(conn, page), exact=exact,
+        warnings=target.warnings,
+    )
 
 
 def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from pixdex.cli import embedder, index, keys, manage, models, search, serve
+from pixdex.cli import embedder, index, keys, manage, models, search, serve, vectors
 from pixdex.cli.common import EXIT_ERROR, EXIT_USAGE, first_error
 from pixdex.config import Settings, get_settings
 from pixdex.errors import PixdexError
@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[Register, Run]] = {
     "embedder": (embedder.register, embedder.run),
     "serve": (serve.register, serve.run),
     "keys": (keys.register, keys.run),
+    "reembed": (vectors.register_reembed, vectors.run_reembed),
+    "retag": (vectors.register_retag, vectors.run_retag),
 }
 
 

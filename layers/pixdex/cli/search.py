@@ -1,4 +1,4 @@
-"""``pixdex search``: search a dataset by image, id, tags and filters."""
+"""``pixdex search``: search a dataset by image, id, text prompt, tags and filters."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--like", metavar="FILE", help="query image file")
     parser.add_argument("--box", metavar="X,Y,W,H", help="region of --like, as fractions")
     parser.add_argument("--id", metavar="IMAGE_ID", help="search like this indexed image")
+    parser.add_argument("--prompt", help="text to search for, e.g. 'a cat on a sofa'")
+    parser.add_argument("--negative-prompt", help="what to push down, e.g. 'drawings'")
+    parser.add_argument(
+        "--image-weight", type=float, default=0.5,
+        help="with --prompt and --like/--id (vision-language models): 0..1 share of the image",
+    )
+    parser.add_argument("--model", help="named vector to search (default: PIXDEX_MODEL)")
     parser.add_argument("--objects", action="append", default=[], help="comma list (OR)")
     parser.add_argument("--scenes", action="append", default=[], help="comma list (OR)")
     parser.add_argument("--attributes", action="append", default=[], help="comma list (OR)")
@@ -30,7 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--batch-id")
     parser.add_argument("--annotation-job-id")
     parser.add_argument("--split")
-    parser.add_argument("--threshold", type=float, help="cosine similarity floor (-1..1)")
+    parser.add_argument(
+        "--threshold", type=float,
+        help="score floor: cosine similarity (-1..1), or for prompts on the offline model "
+        "the weighted class probability (0..1)",
+    )
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--limit", type=int, default=50, help="1..500 (default 50)")
     parser.add_argument("--json", action="store_true")
@@ -50,12 +61,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         path = Path(args.like)
         if not path.is_file():
             raise NotFoundError(f"--like: no such file {args.like!r}", field="like")
-        like_vector = encode_query_image(path.read_bytes(), box=box, settings=settings)
+        like_vector = encode_query_image(
+            path.read_bytes(), box=box, model=args.model, settings=settings
+        )
     query = SearchQuery(
         dataset=args.dataset,
         workspace=settings.workspace,
         like_vector=like_vector,
         like_image_id=parse_uuid(args.id, "id") if args.id else None,
+        prompt=args.prompt, negative_prompt=args.negative_prompt,
+        image_weight=args.image_weight, model=args.model,
         objects=args.objects, scenes=args.scenes, attributes=args.attributes,
         tags=args.tag, class_names=args.class_name, folder=args.folder,
         batch_id=args.batch_id, annotation_job_id=args.annotation_job_id, split=args.split,
@@ -70,6 +85,8 @@ def print_page(page: SearchPage, as_json: bool) -> None:
         print(page.model_dump_json())
         return
     shown = f"{page.offset + 1}-{page.offset + len(page.results)}" if page.results else "none"
+    for warning in page.warnings:
+        print(f"note: {warning}")
     print(f"{page.total} match(es); showing {shown}")
     for rank, hit in enumerate(page.results, start=page.offset + 1):
         objects = ", ".join(list(hit.auto_tags.objects)[:3])

@@ -52,15 +52,29 @@ def get_model(name: str | None = None, settings: Settings | None = None) -> Embe
     if settings.embedder != "local":
         return _remote(name, settings)
     entry = _FACTORIES.get(name)
-    if entry is None:
-        known = ", ".join(sorted(_FACTORIES))
-        raise InvalidInputError(f"unknown model {name!r}; known models: {known}", field="model")
+    factory = entry[1] if entry is not None else _installed_vlm(name, settings)
     key = (name, settings)
     with _lock:
         model = _instances.get(key)
         if model is None:
-            model = _instances[key] = entry[1](settings)
+            model = _instances[key] = factory(settings)
         return model
+
+
+def _installed_vlm(name: str, settings: Settings) -> Callable[[Settings], EmbeddingModel]:
+    """A vision-language model exported into the settings' model folder, by name."""
+    # Deferred: the vlm package imports onnxruntime-backed sessions.
+    from pixdex.vlm.store import installed_models, load_vlm
+
+    installed = [m.name for m in installed_models(settings)]
+    if name not in installed:
+        known = ", ".join(sorted([*_FACTORIES, *installed]))
+        raise InvalidInputError(
+            f"unknown model {name!r}; known models: {known} (export a vision-language model "
+            "with `pixdex models export CHECKPOINT`)",
+            field="model",
+        )
+    return lambda s: load_vlm(name, s)
 
 
 def _remote(name: str, settings: Settings) -> EmbeddingModel:

@@ -2,8 +2,9 @@
 
 * Similarity sources (one at most): ``like_image`` (an indexed image id), ``image``
   (base64, an http(s) URL or an anchor id) or ``anchor_id``; ``bounding_box`` narrows
-  ``image`` / ``anchor_id`` to a region. ``prompt`` needs a text encoder: the offline
-  model has none, so it answers 400 (``model_capability``).
+  ``image`` / ``anchor_id`` to a region. ``prompt`` (+ ``negative_prompt``) ranks by
+  text: see :mod:`pixdex.query_vector` (combining it with an image needs a
+  vision-language model; the offline model answers 400 ``model_capability``).
 * No dataset (``in_dataset``): every dataset of the workspace. With one, the dataset must
   have indexed images: an empty dataset, or one whose images are all still pending,
   answers 409 (``conflict``). A dataset that is partly indexed is searched as it is.
@@ -18,8 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixdex.config import Settings
-from pixdex.errors import ConflictError, InvalidInputError, ModelCapabilityError, NotFoundError
-from pixdex.inference import get_model
+from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.models import ImageRecord, SearchHit, SearchQuery
 from pixdex.search import search
 from pixdex.service import anchors, clusters
@@ -89,20 +89,20 @@ def _dataset_name(settings: Settings, workspace: str, request: SearchRequest) ->
 
 
 def run_search(settings: Settings, workspace: str, request: SearchRequest) -> SearchResponse:
-    if request.prompt is not None:
-        model = get_model(settings.model, settings)
-        if not model.spec.encodes_text:
-            raise ModelCapabilityError(
-                f"model {model.spec.name} has no text encoder, so prompt search is not "
-                "available; search by image (like_image, image, anchor_id), tags or metadata",
-                field="prompt",
-            )
+    if request.negative_prompt is not None and request.prompt is None:
+        raise InvalidInputError(
+            "negative_prompt needs a prompt: say what to find as well", field="negative_prompt"
+        )
     vector = _query_vector(settings, workspace, request)
     query = SearchQuery(
         dataset=_dataset_name(settings, workspace, request),
         workspace=workspace,
+        model=request.model,
         like_vector=vector,
         like_image_id=request.like_image,
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        image_weight=request.image_weight,
         objects=request.tag_list("objects"),
         scenes=request.tag_list("scenes"),
         attributes=request.tag_list("attributes"),
@@ -128,7 +128,7 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
         if _RECORD_FIELDS & set(fields):
             records = images.records_by_ids(conn, workspace, ids)
         if "embedding" in fields or request.group is not None:
-            vectors = images.embeddings_by_ids(conn, ids, settings.model)
+            vectors = images.embeddings_by_ids(conn, ids, request.model or settings.model)
     results = [
         SearchResult(**_project(hit, records.get(hit.id), vectors.get(hit.id), fields))
         for hit in page.results
@@ -143,7 +143,7 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
             result.cluster = cluster_of[result.id]
     return SearchResponse(
         offset=page.offset, total=page.total, exact=page.exact, results=results,
-        clusters=grouped,
+        warnings=page.warnings, clusters=grouped,
     )
 
 

@@ -48,7 +48,22 @@ class SearchRequest(BaseModel):
         default=None, description="Id of an indexed image: results are ranked by similarity "
         "to it (it is left out of its own results)."
     )
-    prompt: str | None = Field(default=None, max_length=1000, description="Text search.")
+    prompt: str | None = Field(
+        default=None, max_length=1000, description="Text search, e.g. 'a cat on a sofa'. "
+        "Vision-language models rank by image-text cosine similarity; the offline model maps "
+        "the prompt onto its 1000 ImageNet classes and ranks by class probability."
+    )
+    negative_prompt: str | None = Field(
+        default=None, max_length=1000, description="What to push down, e.g. 'drawings'."
+    )
+    image_weight: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="With a prompt and a query image "
+        "(vision-language models): the image's share of the blended query."
+    )
+    model: str | None = Field(
+        default=None, min_length=1, max_length=63,
+        description="Named vector (model) to search; default: the server's model.",
+    )
     image: str | None = Field(
         default=None, description="A query image: base64 (or a data: URI), an http(s) URL, "
         "or the id of an uploaded anchor."
@@ -80,7 +95,8 @@ class SearchRequest(BaseModel):
         default=None, min_length=1, max_length=1000, description="This folder and below."
     )
     threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Minimum cosine similarity of results."
+        default=None, ge=0.0, le=1.0, description="Minimum score of results: cosine "
+        "similarity, or for prompts on the offline model the weighted class probability."
     )
     group: int | None = Field(
         default=None, ge=0, le=4, description="Group near-identical results into clusters: "
@@ -165,6 +181,10 @@ class SearchResponse(BaseModel):
     total: int
     exact: bool = Field(description="False when ranked by the approximate (HNSW) index.")
     results: list[SearchResult]
+    warnings: list[str] = Field(
+        default_factory=list, description="What the search could not use, e.g. prompt words "
+        "the model does not understand."
+    )
     clusters: list[Cluster] | None = Field(
         default=None, description="With group: the page's results grouped, best first."
     )

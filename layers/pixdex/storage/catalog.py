@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 from psycopg import sql
@@ -13,6 +15,21 @@ from pixdex.inference.base import ModelSpec
 from pixdex.storage.connection import Conn
 
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+Metric = Literal["cosine", "ip"]
+# pgvector operator class (for the HNSW index) and distance operator per metric.
+_OPCLASS: dict[Metric, str] = {"cosine": "halfvec_cosine_ops", "ip": "halfvec_ip_ops"}
+OPERATOR: dict[Metric, str] = {"cosine": "<=>", "ip": "<#>"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model (named vector) as the catalog records it."""
+
+    name: str
+    dim: int
+    encodes_text: bool
+    tags: bool
+    metric: Metric
 
 
 @dataclass(frozen=True)
@@ -171,39 +188,95 @@ def hnsw_index_name(model: str) -> str:
     return "image_embeddings_hnsw_" + re.sub(r"[^a-z0-9]", "_", model)
 
 
-def register_model(conn: Conn, spec: ModelSpec, dataset_id: UUID | None = None) -> None:
-    """Record the model and make sure its partial HNSW (cosine, halfvec) index exists."""
+def register_model(
+    conn: Conn, spec: ModelSpec, dataset_id: UUID | None = None, *, metric: Metric = "cosine"
+) -> None:
+    """Record the model and make sure its partial HNSW (halfvec) index exists.
+
+    ``metric`` picks how its vectors are compared: ``cosine`` for embeddings, ``ip``
+    (inner product) for class-probability vectors scored against prompt class weights.
+    """
     if not _MODEL_NAME.match(spec.name):
         raise InvalidInputError(f"invalid model name {spec.name!r}", field="model")
+    if metric not in _OPCLASS:
+        raise InvalidInputError(f"unknown metric {metric!r}; use cosine or ip", field="metric")
     conn.execute(
-        "INSERT INTO embedding_models (name, dim, encodes_text, tags) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (name) DO NOTHING",
-        (spec.name, spec.dim, spec.encodes_text, spec.tags),
+        "INSERT INTO embedding_models (name, dim, encodes_text, tags, metric)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+        (spec.name, spec.dim, spec.encodes_text, spec.tags, metric),
     )
+    row = conn.execute(
+        "SELECT dim, metric FROM embedding_models WHERE name = %s", (spec.name,)
+    ).fetchone()
+    assert row is not None
+    if int(str(row["dim"])) != spec.dim or str(row["metric"]) != metric:
+        # One name, one vector space: mixing would make its index and scores meaningless.
+        raise ConflictError(
+            f"model {spec.name!r} is registered with dim {row['dim']} and metric "
+            f"{row['metric']}, not dim {spec.dim} and metric {metric}; use another name",
+            field="model",
+        )
     # CREATE INDEX IF NOT EXISTS can still race on the catalog; the advisory lock keeps
     # two first-time ingests from colliding.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.name,))
     conn.execute(
         sql.SQL(
             "CREATE INDEX IF NOT EXISTS {index} ON image_embeddings"
-            " USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops)"
+            " USING hnsw ((embedding::halfvec({dim})) {opclass})"
             " WITH (m = 16, ef_construction = 64) WHERE model = {model}"
         ).format(
             index=sql.Identifier(hnsw_index_name(spec.name)),
             dim=sql.Literal(spec.dim),
+            opclass=sql.SQL(_OPCLASS[metric]),
             model=sql.Literal(spec.name),
         )
     )
     if dataset_id is not None:
-        conn.execute(
-            "INSERT INTO dataset_models (dataset_id, model) VALUES (%s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (dataset_id, spec.name),
-        )
+        add_dataset_model(conn, dataset_id, spec.name)
+
+
+def add_dataset_model(conn: Conn, dataset_id: UUID, model: str) -> None:
+    """List ``model`` among the dataset's named vectors (every indexed image has one)."""
+    conn.execute(
+        "INSERT INTO dataset_models (dataset_id, model) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (dataset_id, model),
+    )
+
+
+def dataset_models(conn: Conn, dataset_id: UUID) -> list[str]:
+    rows = conn.execute(
+        "SELECT model FROM dataset_models WHERE dataset_id = %s ORDER BY model", (dataset_id,)
+    ).fetchall()
+    return [str(r["model"]) for r in rows]
+
+
+def datasets_without_model(conn: Conn, dataset_ids: Sequence[UUID], model: str) -> list[str]:
+    """Names of those datasets with indexed images that do not list ``model`` (not every
+    image has its vector). Datasets with nothing indexed have nothing to miss."""
+    rows = conn.execute(
+        "SELECT d.name FROM datasets d WHERE d.id = ANY(%s) AND NOT EXISTS"
+        " (SELECT 1 FROM dataset_models m WHERE m.dataset_id = d.id AND m.model = %s)"
+        " AND EXISTS (SELECT 1 FROM images i WHERE i.dataset_id = d.id"
+        " AND i.status = 'indexed') ORDER BY d.name",
+        (list(dataset_ids), model),
+    ).fetchall()
+    return [str(r["name"]) for r in rows]
+
+
+def model_info(conn: Conn, model: str) -> ModelInfo:
+    row = conn.execute(
+        "SELECT name, dim, encodes_text, tags, metric FROM embedding_models WHERE name = %s",
+        (model,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no images were embedded with model {model!r}", field="model")
+    metric = str(row["metric"])
+    assert metric in _OPCLASS
+    return ModelInfo(
+        str(row["name"]), int(str(row["dim"])), bool(row["encodes_text"]), bool(row["tags"]),
+        "ip" if metric == "ip" else "cosine",
+    )
 
 
 def model_dim(conn: Conn, model: str) -> int:
-    row = conn.execute("SELECT dim FROM embedding_models WHERE name = %s", (model,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"no images were embedded with model {model!r}", field="model")
-    return int(str(row["dim"]))
+    return model_info(conn, model).dim

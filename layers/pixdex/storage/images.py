@@ -34,6 +34,8 @@ class ImageWrite:
     meta: ImageMetadata = field(default_factory=ImageMetadata)
     auto_tags: AutoTags = field(default_factory=AutoTags)
     embedding: NDArray[np.float32] | None = None
+    # Further named vectors of the image (model name -> vector), e.g. class probabilities.
+    vectors: dict[str, NDArray[np.float32]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,24 +107,39 @@ def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UU
             if not cur.nextset():
                 break
         embedded = [
-            (i, w.dataset_id, w.embedding)
+            (i, name, w.dataset_id, vector)
             for i, w in zip(ids, batch, strict=True)
             if w.embedding is not None
+            for name, vector in ((model, w.embedding), *w.vectors.items())
         ]
+        # A row that failed now keeps no vector of any model: an old one would describe
+        # the previous content of the file.
         stale = [i for i, w in zip(ids, batch, strict=True) if w.embedding is None]
         if stale:
-            cur.execute(
-                "DELETE FROM image_embeddings WHERE image_id = ANY(%s) AND model = %s",
-                (stale, model),
-            )
+            cur.execute("DELETE FROM image_embeddings WHERE image_id = ANY(%s)", (stale,))
         if embedded:
             cur.executemany(
                 "INSERT INTO image_embeddings (image_id, model, dataset_id, embedding)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (image_id, model)"
                 " DO UPDATE SET embedding = EXCLUDED.embedding",
-                [(i, model, ds, HalfVector(vector)) for i, ds, vector in embedded],
+                [(i, name, ds, HalfVector(vector)) for i, name, ds, vector in embedded],
             )
     return ids
+
+
+def write_vectors(
+    conn: Conn, model: str, rows: Sequence[tuple[UUID, UUID, NDArray[np.float32]]]
+) -> None:
+    """Upsert ``(image_id, dataset_id, vector)`` rows of one model (used by reembed)."""
+    if not rows:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO image_embeddings (image_id, model, dataset_id, embedding)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (image_id, model)"
+            " DO UPDATE SET embedding = EXCLUDED.embedding",
+            [(i, model, ds, HalfVector(vector)) for i, ds, vector in rows],
+        )
 
 
 def known_images(conn: Conn, dataset_id: UUID, keys: Sequence[str]) -> dict[str, KnownImage]:

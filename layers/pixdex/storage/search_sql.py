@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from pgvector import HalfVector
 from psycopg import sql
 
-from pixdex.storage.catalog import hnsw_index_name
+from pixdex.storage.catalog import OPERATOR, Metric, hnsw_index_name
 from pixdex.storage.connection import Conn
 
 # Extra candidates fetched past the requested window so that exact ties straddling the
@@ -155,19 +155,24 @@ def vector_candidates(
     exact: bool,
     ef_search: int,
     max_scan_tuples: int = 20_000,
+    metric: Metric = "cosine",
 ) -> list[tuple[UUID, float]]:
-    """Top ``k`` (+ a tie margin) rows by cosine distance, ordered by (distance, id)."""
+    """Top ``k`` (+ a tie margin) rows by distance, ordered by (distance, id).
+
+    The distance is pgvector's: cosine distance, or for ``ip`` the negative inner product.
+    """
     where = _where(filters)
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
     window = k + _TIE_MARGIN
     statement = sql.SQL(
         "SELECT e.image_id AS id,"
-        " (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) AS distance"
+        " (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) AS distance"
         " FROM image_embeddings e JOIN images i ON i.id = e.image_id"
         " WHERE {scope} AND {w}"
         " ORDER BY distance LIMIT {window}"
     ).format(
         dim=sql.Literal(dim),
+        op=sql.SQL(OPERATOR[metric]),
         scope=_embedding_scope(filters),
         w=where.composed(),
         window=sql.Literal(window),
@@ -210,7 +215,8 @@ def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: 
 
 
 def uses_hnsw(
-    conn: Conn, model: str, dim: int, filters: Filters, *, ef_search: int = 100
+    conn: Conn, model: str, dim: int, filters: Filters, *, ef_search: int = 100,
+    metric: Metric = "cosine",
 ) -> bool:
     """True when the planner would serve the ANN query from the model's HNSW index."""
     where = _where(filters)
@@ -218,8 +224,11 @@ def uses_hnsw(
     statement = sql.SQL(
         "EXPLAIN SELECT e.image_id FROM image_embeddings e JOIN images i ON i.id = e.image_id"
         " WHERE {scope} AND {w}"
-        " ORDER BY (e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim}) LIMIT 10"
-    ).format(dim=sql.Literal(dim), scope=_embedding_scope(filters), w=where.composed())
+        " ORDER BY (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) LIMIT 10"
+    ).format(
+        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=_embedding_scope(filters),
+        w=where.composed(),
+    )
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
     with conn.transaction():
         _scan_settings(conn, exact=False, ef_search=ef_search, max_scan_tuples=20_000)
@@ -285,6 +294,7 @@ def count_within(
     query: NDArray[np.float32],
     filters: Filters,
     max_distance: float,
+    metric: Metric = "cosine",
 ) -> int:
     """Exact number of filtered rows within ``max_distance`` (used on small filtered sets)."""
     where = _where(filters)
@@ -292,8 +302,11 @@ def count_within(
     statement = sql.SQL(
         "SELECT count(*) AS n FROM image_embeddings e JOIN images i ON i.id = e.image_id"
         " WHERE {scope} AND {w}"
-        " AND ((e.embedding::halfvec({dim})) <=> %(query)s::halfvec({dim})) <= %(max_d)s"
-    ).format(dim=sql.Literal(dim), scope=_embedding_scope(filters), w=where.composed())
+        " AND ((e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim})) <= %(max_d)s"
+    ).format(
+        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=_embedding_scope(filters),
+        w=where.composed(),
+    )
     params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
     with conn.transaction():
         _scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)
