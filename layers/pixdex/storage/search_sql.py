@@ -202,7 +202,7 @@ def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: 
     """
     ann = "off" if exact else "on"
     fallback = "on" if exact else "off"
-    for name, value in (
+    knobs = (
         ("enable_indexscan", ann),
         ("enable_seqscan", fallback),
         ("enable_bitmapscan", fallback),
@@ -210,8 +210,13 @@ def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: 
         ("hnsw.ef_search", str(int(ef_search))),
         ("hnsw.iterative_scan", "strict_order"),
         ("hnsw.max_scan_tuples", str(int(max_scan_tuples))),
-    ):
-        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+    )
+    # One round trip for all of them: a search is latency-bound on round trips.
+    calls = sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+        for name, value in knobs
+    )
+    conn.execute(sql.SQL("SELECT {}").format(calls))
 
 
 def uses_hnsw(
