@@ -111,7 +111,11 @@ def test_keys_command(cli_env: dict[str, str], api: Api) -> None:
 
 def test_demo_then_serve_prints_working_curl_commands(cli_env: dict[str, str]) -> None:
     """What ``./run demo`` ends with: the API up on loopback and curl lines that work."""
-    assert _run(cli_env, "demo", "--json").returncode == 0
+    demo = _run(cli_env, "demo", "--json")
+    assert demo.returncode == 0
+    searches = {r["search"]: r for r in map(json.loads, demo.stdout.splitlines()) if "search" in r}
+    assert searches['prompt: "a cup of coffee"']["results"][0]["name"] == "coffee.png"
+    assert searches["like chelsea_flipped.jpg"]["results"][1]["name"] == "chelsea.png"
     port = _free_port()
     code = (
         "import argparse, sys; from pixdex.config import get_settings; "

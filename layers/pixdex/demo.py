@@ -97,6 +97,11 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> None:
         as_json,
     )
     _show(
+        'prompt: "a cup of coffee"',
+        search(SearchQuery(dataset=DATASET, prompt="a cup of coffee", limit=5), settings),
+        as_json,
+    )
+    _show(
         "attributes: dark OR blurry",
         search(SearchQuery(dataset=DATASET, attributes=["dark,blurry"], limit=5), settings),
         as_json,
