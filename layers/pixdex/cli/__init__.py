@@ -14,7 +14,17 @@ from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 
-from pixdex.cli import embedder, index, keys, manage, models, search, serve, vectors
+from pixdex.cli import (
+    embedder,
+    index,
+    keys,
+    manage,
+    models,
+    search,
+    serve,
+    taxonomy,
+    vectors,
+)
 from pixdex.cli.common import EXIT_ERROR, EXIT_USAGE, first_error
 from pixdex.config import Settings, get_settings
 from pixdex.errors import PixdexError
@@ -36,6 +46,7 @@ COMMANDS: dict[str, tuple[Register, Run]] = {
     "keys": (keys.register, keys.run),
     "reembed": (vectors.register_reembed, vectors.run_reembed),
     "retag": (vectors.register_retag, vectors.run_retag),
+    "taxonomy": (taxonomy.register, taxonomy.run),
 }
 
 
