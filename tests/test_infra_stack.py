@@ -313,6 +313,9 @@ def test_functions_are_thin_python312_with_both_layers_and_tracing(synthesis: Sy
     assert found["pixdex-api"]["Environment"]["Variables"]["PIXDEX_BLOB_ROOT"] == {
         "Fn::Join": ["", ["s3://", {"Ref": uploads}, "/uploads"]]
     }
+    assert found["pixdex-api"]["Environment"]["Variables"]["PIXDEX_URL_FETCH_ALLOW_PRIVATE"] == (
+        "false"
+    )
     _, layer = only(synthesis, "AWS::Lambda::LayerVersion", "LayersDependencies")
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
 

@@ -13,7 +13,7 @@ from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, PayloadTooLargeError
 from pixdex.service import clusters, keys
 from pixdex.service.errors import AuthenticationError
-from pixdex.service.inputs import check_url, decode_base64
+from pixdex.service.inputs import check_url, decode_base64, fetch_url
 from pixdex.service.search_schemas import GROUP_THRESHOLDS, SearchRequest, SearchResult
 from pixdex.storage.connection import connect
 
@@ -59,6 +59,13 @@ def test_base64_and_url_inputs() -> None:
         with pytest.raises(InvalidInputError):
             check_url(url, "url")
     check_url("http://127.0.0.1:1/x.jpg", "url")  # loopback and private nets are allowed
+    # ... unless turned off (the AWS stack does): nothing internal is fetched, not even once.
+    for internal in ("http://127.0.0.1:1/x.jpg", "http://10.0.0.8/x.jpg",
+                     "http://192.168.1.20/x.jpg", "http://[::1]/x.jpg", "http://localhost/"):
+        with pytest.raises(InvalidInputError, match="may not be fetched"):
+            check_url(internal, "url", allow_private=False)
+        with pytest.raises(InvalidInputError, match="may not be fetched"):
+            fetch_url(internal, max_bytes=1024, field="url", allow_private=False)
 
 
 def test_clusters_follow_thresholds() -> None:

@@ -56,7 +56,11 @@ class HttpApi(Construct):
             memory_mb=config.api_memory_mb,
             reserved_concurrency=config.api_reserved_concurrency,
             # Images uploaded through the API are stored here (and indexed from here).
-            environment={"PIXDEX_BLOB_ROOT": blob_root},
+            environment={
+                "PIXDEX_BLOB_ROOT": blob_root,
+                # Images added by URL must not reach into the VPC (SSRF).
+                "PIXDEX_URL_FETCH_ALLOW_PRIVATE": "false",
+            },
         )
         self.access_logs = logs.LogGroup(
             self,

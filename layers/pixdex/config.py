@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     require_api_keys: bool = True
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_images_per_request: int = Field(default=128, ge=1, le=1024)
+    # Images added by URL may come from private / loopback addresses (a self-hosted service
+    # on its own network). Off in AWS: an API caller must not make the function probe a VPC.
+    url_fetch_allow_private: bool = True
 
     # Which embedder ingest and search use: the model in this process, the pixdex inference
     # server over HTTP, or a SageMaker real-time endpoint.

@@ -29,7 +29,10 @@ from pixdex.storage.connection import connect
 def image_bytes(settings: Settings, source: str, field: str) -> bytes:
     """The bytes of a query image given as an http(s) URL or base64 text."""
     if source.startswith(("http://", "https://")):
-        return fetch_url(source, max_bytes=settings.max_file_bytes, field=field)
+        return fetch_url(
+            source, max_bytes=settings.max_file_bytes, field=field,
+            allow_private=settings.url_fetch_allow_private,
+        )
     return decode_base64(source, max_bytes=settings.max_file_bytes, field=field)
 
 

@@ -5,9 +5,11 @@ allows is refused before it is decoded, and a URL body is refused from its
 Content-Length or, failing that, as soon as the stream passes the limit.
 
 URLs: http and https only; redirects are followed (at most 5) and every hop is checked
-again. Link-local, multicast and unspecified addresses are refused: 169.254.169.254 is
-where cloud instance credentials live. Private and loopback addresses are allowed, since a
-self-hosted service often fetches from its own network.
+again. Link-local, multicast and unspecified addresses are always refused: 169.254.169.254
+is where cloud instance credentials live. Private and loopback addresses are allowed only
+with ``allow_private`` (``PIXDEX_URL_FETCH_ALLOW_PRIVATE``, on by default for a self-hosted
+service fetching from its own network; the AWS stack turns it off so an API caller cannot
+make the function probe the VPC).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def decode_base64(text: str, *, max_bytes: int, field: str) -> bytes:
     return data
 
 
-def check_url(url: str, field: str) -> None:
+def check_url(url: str, field: str, *, allow_private: bool = True) -> None:
     """Refuse anything but http(s) to a host whose addresses are all fetchable."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -72,7 +74,13 @@ def check_url(url: str, field: str) -> None:
         raise InvalidInputError(f"cannot resolve {parts.hostname!r}: {exc}", field=field) from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if address.is_link_local or address.is_multicast or address.is_unspecified:
+        internal = address.is_private or address.is_loopback or address.is_reserved
+        if (
+            address.is_link_local
+            or address.is_multicast
+            or address.is_unspecified
+            or (internal and not allow_private)
+        ):
             raise InvalidInputError(
                 f"{field}: {parts.hostname} resolves to {address}, which may not be fetched",
                 field=field,
@@ -82,20 +90,24 @@ def check_url(url: str, field: str) -> None:
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
     max_redirections = _MAX_REDIRECTS
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, allow_private: bool) -> None:
         self.field = field
+        self.allow_private = allow_private
 
     def redirect_request(
         self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
         headers: HTTPMessage, newurl: str,
     ) -> urllib.request.Request | None:
-        check_url(newurl, self.field)
+        check_url(newurl, self.field, allow_private=self.allow_private)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def fetch_url(url: str, *, max_bytes: int, field: str, timeout: float = FETCH_TIMEOUT_S) -> bytes:
-    check_url(url, field)
-    opener = urllib.request.build_opener(_CheckedRedirects(field))
+def fetch_url(
+    url: str, *, max_bytes: int, field: str, allow_private: bool = True,
+    timeout: float = FETCH_TIMEOUT_S,
+) -> bytes:
+    check_url(url, field, allow_private=allow_private)
+    opener = urllib.request.build_opener(_CheckedRedirects(field, allow_private))
     # check_url allowed only http(s) here and _CheckedRedirects re-checks every hop.
     request = urllib.request.Request(  # noqa: S310
         url, headers={"User-Agent": "pixdex", "Accept": "image/*"}

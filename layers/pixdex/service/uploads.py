@@ -75,7 +75,10 @@ def add_images(
             data = decode_base64(item.base64, max_bytes=limit, field=f"images.{n}.base64")
         else:
             assert item.url is not None
-            data = fetch_url(item.url, max_bytes=limit, field=f"images.{n}.url")
+            data = fetch_url(
+                item.url, max_bytes=limit, field=f"images.{n}.url",
+                allow_private=settings.url_fetch_allow_private,
+            )
         meta = ImageMeta.model_validate(item.model_dump(exclude={"base64", "url"}))
         uploads.append(Upload(data, meta))
     return store_and_index(settings, workspace, dataset_id, uploads)
