@@ -17,6 +17,10 @@ from pixdex.config import Settings
 from pixdex.storage.connection import close_pools
 from pixdex.storage.embedded import stop_server
 
+# Nothing in the suite may reach a model hub: fail fast instead of trying the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 _counter = itertools.count()
 
 

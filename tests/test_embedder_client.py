@@ -42,6 +42,7 @@ from pixdex.embedder.transports import (
     transport_for,
 )
 from pixdex.errors import (
+    ConflictError,
     ImageDecodeError,
     InvalidInputError,
     ModelCapabilityError,
@@ -135,7 +136,7 @@ def test_remote_errors_keep_their_types(http_settings: Settings) -> None:
     [bad] = client.analyze([ImageSource(data=b"GIF89a broken")])
     assert bad.error is not None and bad.error.code == ImageDecodeError.code
     other = EmbedderClient(http_settings, "clip-vit-b32")
-    with pytest.raises(Exception, match="serves model 'efficientnet-lite0'"):
+    with pytest.raises(ConflictError, match="serves model 'efficientnet-lite0'"):
         other.describe()
 
 

@@ -3,12 +3,10 @@ through moto, and the embedder as the real inference server over loopback HTTP."
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,29 +28,11 @@ from pixdex.storage.catalog import get_dataset
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_image, keys_under, known_images
 from pixdex.storage.ingest_events import normalise_sequencer
+from tests.lambda_support import ROOT, LambdaContext, load_handler
 
-ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events" / "ingest"
+CONTEXT = LambdaContext("pixdex-ingest")
 BUCKET = "pixdex-images"
-
-
-def _load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "pixdex_fn_ingest", ROOT / "functions" / "ingest" / "handler.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass
-class Context:
-    function_name: str = "pixdex-ingest"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:pixdex-ingest"
-    aws_request_id: str = "5d6e7f80-0000-4000-8000-000000000001"
-    log_stream_name: str = "2024/05/01/[$LATEST]abc"
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -111,7 +91,7 @@ def s3(
 
 @pytest.fixture(scope="module")
 def handler() -> ModuleType:
-    return _load_handler()
+    return load_handler("ingest")
 
 
 def _records(settings: Settings, dataset: str) -> dict[str, ImageRecord]:
@@ -134,7 +114,7 @@ def test_created_events_index_objects_once(
                   Body=_png(photos["coffee"]))
     event = _event("sqs-s3-object-created", dataset_name)
 
-    assert handler.handler(event, Context()) == {"batchItemFailures": []}
+    assert handler.handler(event, CONTEXT) == {"batchItemFailures": []}
     records = _records(settings, dataset_name)
     cat = records[f"s3://{BUCKET}/{cat_key}"]
     coffee = records[f"s3://{BUCKET}/{dataset_name}/coffee&cake.png"]
@@ -147,12 +127,12 @@ def test_created_events_index_objects_once(
     # A redelivery changes nothing, even if the object changed since: that change comes
     # with its own, newer event.
     s3.put_object(Bucket=BUCKET, Key=cat_key, Body=_jpeg(photos["rocket"]))
-    assert handler.handler(event, Context()) == {"batchItemFailures": []}
+    assert handler.handler(event, CONTEXT) == {"batchItemFailures": []}
     assert _records(settings, dataset_name) == records
     newer = _event(
         "sqs-s3-object-created", dataset_name, **{"0065F1A2B3C4D5E6F7": "0065F1A2B3C4D5E700"}
     )
-    assert handler.handler(newer, Context()) == {"batchItemFailures": []}
+    assert handler.handler(newer, CONTEXT) == {"batchItemFailures": []}
     changed = _records(settings, dataset_name)[cat.storage_key]
     assert changed.id == cat.id and changed.sha256 != cat.sha256
     assert not any("cat" in name for name in changed.auto_tags.objects)
@@ -167,26 +147,26 @@ def test_removed_event_and_out_of_order_delivery(
     created = _event("sqs-s3-object-created", dataset_name)
     removed = _event("sqs-s3-object-removed", dataset_name)
     s3.put_object(Bucket=BUCKET, Key=key, Body=_jpeg(photos["chelsea"]))
-    handler.handler(created, Context())
+    handler.handler(created, CONTEXT)
     assert uri in _records(settings, dataset_name)
 
     s3.delete_object(Bucket=BUCKET, Key=key)
-    assert handler.handler(removed, Context()) == {"batchItemFailures": []}
+    assert handler.handler(removed, CONTEXT) == {"batchItemFailures": []}
     assert uri not in _records(settings, dataset_name)
 
     # Uploaded again; its (newer) created event is late, and the old one is redelivered
     # first: the old event must not bring back what the removal took away.
     s3.put_object(Bucket=BUCKET, Key=key, Body=_jpeg(photos["chelsea"]))
-    handler.handler(created, Context())
+    handler.handler(created, CONTEXT)
     assert uri not in _records(settings, dataset_name)
     late = _event("sqs-s3-object-created", dataset_name,
                   **{"0065F1A2B3C4D5E6F7": "0065F1A2B3E0000000"})
-    handler.handler(late, Context())
+    handler.handler(late, CONTEXT)
     assert uri in _records(settings, dataset_name)
 
     # Now the removal is the old event: deleting the object and replaying it changes nothing.
     s3.delete_object(Bucket=BUCKET, Key=key)
-    handler.handler(removed, Context())
+    handler.handler(removed, CONTEXT)
     assert uri in _records(settings, dataset_name)
 
 
@@ -218,13 +198,13 @@ def test_poison_message_lands_in_batch_failures(
                   Body=_png(photos["astronaut"]))
     event = _event("sqs-mixed-with-poison", dataset_name)
     poison_id = event["Records"][1]["messageId"]
-    assert handler.handler(event, Context()) == {
+    assert handler.handler(event, CONTEXT) == {
         "batchItemFailures": [{"itemIdentifier": poison_id}]
     }
     assert f"s3://{BUCKET}/{dataset_name}/astronaut.webp" in _records(settings, dataset_name)
 
     only_poison = {"Records": [event["Records"][1]]}
-    assert handler.handler(only_poison, Context()) == {
+    assert handler.handler(only_poison, CONTEXT) == {
         "batchItemFailures": [{"itemIdentifier": poison_id}]
     }
 
@@ -232,13 +212,13 @@ def test_poison_message_lands_in_batch_failures(
 def test_test_event_bad_images_and_keys_outside_datasets(
     handler: ModuleType, s3: Any, settings: Settings, dataset_name: str
 ) -> None:
-    assert handler.handler(_event("sqs-s3-test-event", dataset_name), Context()) == {
+    assert handler.handler(_event("sqs-s3-test-event", dataset_name), CONTEXT) == {
         "batchItemFailures": []
     }
     s3.put_object(Bucket=BUCKET, Key=f"{dataset_name}/coffee&cake.png", Body=b"not a picture")
     event = _event("sqs-s3-object-created", dataset_name)
     event["Records"] = event["Records"][1:]
-    assert handler.handler(event, Context()) == {"batchItemFailures": []}
+    assert handler.handler(event, CONTEXT) == {"batchItemFailures": []}
     [record] = _records(settings, dataset_name).values()
     assert record.status is ImageStatus.FAILED and "not a recognised image" in (record.error or "")
 
@@ -262,11 +242,11 @@ def test_embedder_down_is_retried_and_nothing_is_recorded(
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     _configure(monkeypatch, settings.home, dead)
-    failures = handler.handler(event, Context())["batchItemFailures"]
+    failures = handler.handler(event, CONTEXT)["batchItemFailures"]
     assert failures == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     # The retry, with the endpoint back, is not taken for a duplicate.
     _configure(monkeypatch, settings.home, server.url)
-    assert handler.handler(event, Context()) == {"batchItemFailures": []}
+    assert handler.handler(event, CONTEXT) == {"batchItemFailures": []}
     assert len(_records(settings, dataset_name)) == 1
 
 

@@ -119,6 +119,12 @@ def test_concurrent_requests_are_kept_apart(api: Api, api_b: Api,
     failures: list[Any] = []
 
     def worker(n: int) -> None:
+        try:
+            work(n)
+        except BaseException as exc:  # a thread's exception would otherwise only warn
+            failures.append(("raised", n, repr(exc)))
+
+    def work(n: int) -> None:
         for i in range(12):
             if (n + i) % 2:
                 dataset_id = list(expected)[(n + i) % len(expected)]

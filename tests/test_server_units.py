@@ -10,9 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, PayloadTooLargeError
+from pixdex.errors import AuthenticationError, InvalidInputError, PayloadTooLargeError
 from pixdex.service import clusters, keys
-from pixdex.service.errors import AuthenticationError
 from pixdex.service.inputs import check_url, decode_base64, fetch_url
 from pixdex.service.search_schemas import GROUP_THRESHOLDS, SearchRequest, SearchResult
 from pixdex.storage.connection import connect

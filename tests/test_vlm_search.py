@@ -188,3 +188,28 @@ def test_cli_reembed_and_retag(cli_env: dict[str, str], settings: Settings, setu
     assert refused.returncode == 2 and "no vision-language model" in refused.stderr
     bad = run_cli(cli_env, "reembed", "--dataset", dataset, "--model", "nope", ok=False)
     assert bad.returncode == 2 and "unknown model 'nope'" in bad.stderr
+
+
+def test_the_sagemaker_model_artifact_is_found_where_it_is_unpacked(
+    settings: Settings, vlm_name: str, tmp_path: Path, photos: dict[str, Image.Image]
+) -> None:
+    """`models export --pack` -> the tarball SageMaker unpacks into /opt/ml/model."""
+    import tarfile
+
+    from pixdex.vlm.export import pack_model_dir
+    from pixdex.vlm.store import installed_models
+
+    archive = pack_model_dir(settings.models_dir / "vlm" / vlm_name, tmp_path / "model.tar.gz")
+    unpacked = tmp_path / "opt-ml-model"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    # A home without the model: only the artifact directory can provide it.
+    deployed = Settings(home=tmp_path / "home", model_artifact_dir=unpacked)
+    assert vlm_name in [m.name for m in installed_models(deployed)]
+    model = get_model(vlm_name, deployed)
+    assert isinstance(model, VisionLanguageModel)
+    here = get_model(vlm_name, settings).embed_images([photos["chelsea"]]).embeddings
+    there = model.embed_images([photos["chelsea"]]).embeddings
+    np.testing.assert_allclose(there, here, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="unknown model 'not-this-one'"):
+        get_model("not-this-one", deployed)

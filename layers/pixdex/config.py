@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
     ) = None
     model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
+    # A model directory installed outside home: on SageMaker the packed model artifact,
+    # unpacked into /opt/ml/model (`pixdex models export --pack`).
+    model_artifact_dir: Path | None = None
     providers: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=32, ge=1, le=512)
     decode_workers: int = Field(default=2, ge=1, le=64)

@@ -22,8 +22,7 @@ from aws_lambda_powertools.event_handler.middlewares import BaseMiddlewareHandle
 
 from pixdex.api import deps
 from pixdex.api.resolver import ThreadSafeHttpResolver
-from pixdex.errors import PayloadTooLargeError
-from pixdex.service.errors import BadRequestError, PermissionDeniedError
+from pixdex.errors import BadRequestError, PayloadTooLargeError, PermissionDeniedError
 from pixdex.service.keys import Principal, authenticate
 
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/v1/health"})

@@ -2,8 +2,9 @@
 
 * Alpha (RGBA, LA, PA, palette with transparency) is composited on white.
 * 16/32-bit integer and float greyscale is rescaled to 0..255, never clipped to white.
-* Palette, 1-bit, L, CMYK, YCbCr are converted by Pillow.
-* Modes Pillow cannot convert (e.g. LAB/HSV TIFFs) raise ``ImageDecodeError``.
+* Palette, 1-bit, L, CMYK, YCbCr, LAB (colorimetrically) are converted by Pillow.
+* A mode Pillow cannot convert raises ``ImageDecodeError`` (Pillow 13 converts every mode
+  a decoder can produce; older or newer versions may not).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
 def to_rgb(image: Image.Image) -> Image.Image:
     try:
         return _convert(image)
-    except ValueError as exc:  # e.g. LAB/HSV TIFFs: Pillow has no conversion to RGB
+    except ValueError as exc:  # a mode this Pillow has no RGB conversion for
         raise ImageDecodeError(f"unsupported pixel format {image.mode!r}: {exc}") from exc
 
 

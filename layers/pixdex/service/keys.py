@@ -18,8 +18,7 @@ from typing import Literal
 from uuid import UUID
 
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError
-from pixdex.service.errors import AuthenticationError
+from pixdex.errors import AuthenticationError, InvalidInputError
 from pixdex.storage import keys as key_rows
 from pixdex.storage.connection import connect
 

@@ -50,16 +50,27 @@ def ensure_workspace(conn: Conn, name: str) -> UUID:
     return UUID(str(row["id"]))
 
 
-def ensure_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
+def _insert_dataset(
+    conn: Conn, workspace: str, name: str, *, existing_ok: bool
+) -> DatasetRow | None:
+    """Insert the dataset; with ``existing_ok`` return the existing one, else None for it."""
     _check_dataset_name(name)
     workspace_id = ensure_workspace(conn, workspace)
+    # DO UPDATE (a no-op) rather than DO NOTHING so RETURNING yields the existing row.
+    on_conflict = "DO UPDATE SET name = EXCLUDED.name" if existing_ok else "DO NOTHING"
     row = conn.execute(
         "INSERT INTO datasets (workspace_id, name) VALUES (%s, %s)"
-        " ON CONFLICT (workspace_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        f" ON CONFLICT (workspace_id, name) {on_conflict} RETURNING id",
         (workspace_id, name),
     ).fetchone()
+    return None if row is None else DatasetRow(UUID(str(row["id"])), workspace_id, workspace, name)
+
+
+def ensure_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
+    """The dataset, created if the workspace has none by that name."""
+    row = _insert_dataset(conn, workspace, name, existing_ok=True)
     assert row is not None
-    return DatasetRow(UUID(str(row["id"])), workspace_id, workspace, name)
+    return row
 
 
 def get_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
@@ -79,19 +90,13 @@ def get_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
 
 def create_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
     """A new dataset; ``ConflictError`` when the workspace already has one by that name."""
-    _check_dataset_name(name)
-    workspace_id = ensure_workspace(conn, workspace)
-    row = conn.execute(
-        "INSERT INTO datasets (workspace_id, name) VALUES (%s, %s)"
-        " ON CONFLICT (workspace_id, name) DO NOTHING RETURNING id",
-        (workspace_id, name),
-    ).fetchone()
+    row = _insert_dataset(conn, workspace, name, existing_ok=False)
     if row is None:
         raise ConflictError(
             f"dataset {name!r} already exists in this workspace; pick another name or use it",
             field="name",
         )
-    return DatasetRow(UUID(str(row["id"])), workspace_id, workspace, name)
+    return row
 
 
 def get_dataset_by_id(conn: Conn, workspace: str, dataset_id: UUID) -> DatasetRow:

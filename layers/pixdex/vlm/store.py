@@ -1,8 +1,8 @@
 """Where exported vision-language models live: ``$PIXDEX_HOME/models/vlm/NAME/``.
 
 On AWS the same directory is the SageMaker model artifact, unpacked by SageMaker into
-``/opt/ml/model``; :func:`load_vlm` accepts any directory, :func:`installed_models` lists
-the ones under the settings' model folder.
+``/opt/ml/model`` and named by ``PIXDEX_MODEL_ARTIFACT_DIR``: that directory counts as
+installed too. :func:`load_vlm` accepts any directory.
 """
 
 from __future__ import annotations
@@ -22,8 +22,19 @@ def vlm_root(settings: Settings) -> Path:
     return settings.models_dir / "vlm"
 
 
+def _artifact(settings: Settings) -> VlmManifest | None:
+    folder = settings.model_artifact_dir
+    if folder is None or not (folder / MANIFEST_FILE).is_file():
+        return None
+    return read_manifest(folder)
+
+
 def vlm_dir(name: str, settings: Settings) -> Path:
     """The directory of installed model ``name``; NotFoundError when it is not installed."""
+    artifact = _artifact(settings)
+    if artifact is not None and artifact.name == name:
+        assert settings.model_artifact_dir is not None
+        return settings.model_artifact_dir
     path = vlm_root(settings) / name
     if "/" in name or name.startswith(".") or not (path / MANIFEST_FILE).is_file():
         known = ", ".join(m.name for m in installed_models(settings)) or "none"
@@ -36,11 +47,16 @@ def vlm_dir(name: str, settings: Settings) -> Path:
 
 
 def installed_models(settings: Settings) -> list[VlmManifest]:
-    """Valid model directories under :func:`vlm_root`, by name; broken ones are skipped."""
+    """The model artifact (if any) and valid model directories under :func:`vlm_root`.
+
+    Broken directories under the root are skipped; a broken artifact raises, since the
+    deployment named it explicitly.
+    """
+    artifact = _artifact(settings)
+    found = [artifact] if artifact is not None else []
     root = vlm_root(settings)
     if not root.is_dir():
-        return []
-    found = []
+        return found
     for path in sorted(root.iterdir()):
         if (path / MANIFEST_FILE).is_file():
             try:
