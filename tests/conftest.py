@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ from PIL import Image
 from pixdex.config import Settings
 from pixdex.storage.connection import close_pools
 from pixdex.storage.embedded import stop_server
+
+if TYPE_CHECKING:
+    from tests.twin.stack import Twin
 
 # Nothing in the suite may reach a model hub: fail fast instead of trying the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -65,3 +69,25 @@ def photo(name: str) -> Image.Image:
 def photos() -> dict[str, Image.Image]:
     names = ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins", "hubble_deep_field")
     return {name: photo(name) for name in names}
+
+
+def pytest_report_header() -> str:
+    from tests.twin.layers import find_lambda_python
+
+    return f"lambda twin: functions run under {find_lambda_python().describe()}"
+
+
+@pytest.fixture(scope="session")
+def twin(pixdex_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    """The AWS stack's twin (tests/twin), deployed once for the session."""
+    from tests.twin import layers
+    from tests.twin.stack import running_twin
+    from tests.twin.template import read_stack, synthesize_template
+
+    python = layers.find_lambda_python()
+    built = layers.build(layers.ROOT / "build" / "twin", python)
+    template = synthesize_template(
+        built.library.parent, built.dependencies.parent, tmp_path_factory.mktemp("synth")
+    )
+    with running_twin(read_stack(template), python, built, model_home=pixdex_home) as running:
+        yield running

@@ -29,7 +29,13 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def record_handler(record: SQSRecord) -> MessageOutcome:
-    outcome = handle_s3_message(record.body, lambda_settings())
+    try:
+        outcome = handle_s3_message(record.body, lambda_settings())
+    except Exception:
+        # The batch reports only the message id; without this line the reason a message is
+        # retried (and finally dead-lettered) would appear nowhere.
+        logger.exception("message failed; it will be retried", message_id=record.message_id)
+        raise
     logger.info("message applied", message_id=record.message_id, outcome=outcome.model_dump())
     return outcome
 

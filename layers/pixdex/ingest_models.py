@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from uuid import UUID
 
 import numpy as np
@@ -25,9 +25,13 @@ from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import Conn
-
-if TYPE_CHECKING:
-    from pixdex.taxonomy import ZeroShotTagger
+from pixdex.taxonomy import (
+    ZeroShotModel,
+    ZeroShotTagger,
+    get_tagger,
+    merge_auto_tags,
+    workspace_taxonomy,
+)
 
 __all__ = ["Tagging", "embed_extras", "extra_models", "register_models"]
 
@@ -72,14 +76,10 @@ class Tagging:
     """Zero-shot tags from the first vision-language model among the extra models."""
 
     def __init__(self, extras: Sequence[EmbeddingModel], settings: Settings, workspace: str):
-        from pixdex.vlm import VisionLanguageModel
-
         self.model: str | None = None
         self._tagger: ZeroShotTagger | None = None
         for extra in extras:
-            if isinstance(extra, VisionLanguageModel) and extra.spec.tags:
-                from pixdex.taxonomy import get_tagger, workspace_taxonomy
-
+            if extra.spec.tags and isinstance(extra, ZeroShotModel):
                 taxonomy = workspace_taxonomy(settings, workspace)
                 self._tagger = get_tagger(extra, settings, taxonomy)
                 self.model = extra.spec.name
@@ -88,8 +88,6 @@ class Tagging:
     def apply(self, writes: Sequence[images.ImageWrite]) -> None:
         if self._tagger is None or self.model is None or not writes:
             return
-        from pixdex.taxonomy import merge_auto_tags
-
         model = self.model
         tags = self._tagger.tag(np.stack([w.vectors[model] for w in writes]))
         for write, zero_shot in zip(writes, tags, strict=True):

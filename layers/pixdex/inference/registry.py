@@ -9,40 +9,49 @@ When ``settings.embedder`` is not ``"local"`` the shared instance is a
 :class:`pixdex.embedder.client.RemoteEmbedder`: the same protocol, served by the inference
 server or a SageMaker endpoint, so callers (search, ingest) never branch on the mode.
 
-Model classes are imported only when a local instance is created: a process that uses a
-remote embedder (the Lambda functions) never imports onnxruntime, so their layers do not
-ship it. The specs therefore live in :mod:`.specs`, which imports nothing heavy.
+Local models come from :mod:`pixdex.inference.local`, loaded by name the first time a
+local model is asked for. Only that module imports the model runtime, and no module
+imports it statically, so the Lambda functions (remote embedder, no onnxruntime in their
+layers) can never reach it by accident: the import contract in ``.importlinter`` fails the
+test run if one does.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
-from collections.abc import Callable
+from types import ModuleType
 
 from pixdex.config import Settings, get_settings
-from pixdex.errors import InvalidInputError
+from pixdex.errors import ModelCapabilityError
 
 from .base import EmbeddingModel, ModelSpec
 from .specs import EFFICIENTNET_LITE0_SPEC
 
-__all__ = ["available_models", "get_model"]
+__all__ = ["LOCAL_RUNTIME", "available_models", "get_model"]
 
+LOCAL_RUNTIME = "pixdex.inference.local"
 
-def _efficientnet_lite0(settings: Settings) -> EmbeddingModel:
-    from .efficientnet import EfficientNetLite0
-
-    return EfficientNetLite0(settings)
-
-
-_FACTORIES: dict[str, tuple[ModelSpec, Callable[[Settings], EmbeddingModel]]] = {
-    EFFICIENTNET_LITE0_SPEC.name: (EFFICIENTNET_LITE0_SPEC, _efficientnet_lite0),
-}
 _instances: dict[tuple[str, Settings], EmbeddingModel] = {}
 _lock = threading.Lock()
 
 
 def available_models() -> list[ModelSpec]:
-    return [spec for spec, _ in _FACTORIES.values()]
+    """The built-in models (vision-language models are listed by ``pixdex models list``)."""
+    return [EFFICIENTNET_LITE0_SPEC]
+
+
+def _local_runtime() -> ModuleType:
+    try:
+        return importlib.import_module(LOCAL_RUNTIME)
+    except ModuleNotFoundError as exc:
+        raise ModelCapabilityError(
+            f"PIXDEX_EMBEDDER=local runs the model in this process, but {exc.name} is not "
+            "installed here; install pixdex with its model runtime, or point "
+            "PIXDEX_EMBEDDER at an inference server (http, with PIXDEX_EMBEDDER_URL) or a "
+            "SageMaker endpoint (sagemaker, with PIXDEX_SAGEMAKER_ENDPOINT)",
+            field="embedder",
+        ) from exc
 
 
 def get_model(name: str | None = None, settings: Settings | None = None) -> EmbeddingModel:
@@ -51,30 +60,13 @@ def get_model(name: str | None = None, settings: Settings | None = None) -> Embe
     name = name or settings.model
     if settings.embedder != "local":
         return _remote(name, settings)
-    entry = _FACTORIES.get(name)
-    factory = entry[1] if entry is not None else _installed_vlm(name, settings)
     key = (name, settings)
     with _lock:
         model = _instances.get(key)
         if model is None:
-            model = _instances[key] = factory(settings)
+            created: EmbeddingModel = _local_runtime().create_model(name, settings)
+            model = _instances[key] = created
         return model
-
-
-def _installed_vlm(name: str, settings: Settings) -> Callable[[Settings], EmbeddingModel]:
-    """A vision-language model exported into the settings' model folder, by name."""
-    # Deferred: the vlm package imports onnxruntime-backed sessions.
-    from pixdex.vlm.store import installed_models, load_vlm
-
-    installed = [m.name for m in installed_models(settings)]
-    if name not in installed:
-        known = ", ".join(sorted([*_FACTORIES, *installed]))
-        raise InvalidInputError(
-            f"unknown model {name!r}; known models: {known} (export a vision-language model "
-            "with `pixdex models export CHECKPOINT`)",
-            field="model",
-        )
-    return lambda s: load_vlm(name, s)
 
 
 def _remote(name: str, settings: Settings) -> EmbeddingModel:

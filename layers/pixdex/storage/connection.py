@@ -1,7 +1,13 @@
-"""Process-wide database access: one connection pool per process, created lazily."""
+"""Process-wide database access: one connection pool per process, created lazily.
+
+Without a database URL the embedded PostgreSQL is started; its module is loaded by name
+(:data:`EMBEDDED_SERVER`) so that the Lambda functions, which always have a URL and whose
+layers do not carry the server, never import it (the contract in pyproject.toml checks).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import Lock
@@ -13,7 +19,6 @@ from psycopg_pool import ConnectionPool
 
 from pixdex.config import Settings, get_settings
 from pixdex.errors import DatabaseUnavailableError
-from pixdex.storage.embedded import ensure_server
 from pixdex.storage.migrate import apply_migrations
 
 Conn = psycopg.Connection[dict[str, object]]
@@ -22,10 +27,23 @@ _pool_lock = Lock()
 _pools: dict[str, ConnectionPool[Conn]] = {}
 
 
+EMBEDDED_SERVER = "pixdex.storage.embedded"
+
+
 def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
-    return ensure_server(settings.pgdata_dir)
+    try:
+        embedded = importlib.import_module(EMBEDDED_SERVER)
+    except ModuleNotFoundError as exc:
+        raise DatabaseUnavailableError(
+            f"no database configured and the embedded PostgreSQL is not installed here "
+            f"({exc.name} is missing): set PIXDEX_DATABASE_URL, or PIXDEX_DATABASE_SECRET_ARN "
+            "naming a Secrets Manager secret",
+            field="database_url",
+        ) from exc
+    url: str = embedded.ensure_server(settings.pgdata_dir)
+    return url
 
 
 def _configure(conn: Conn) -> None:

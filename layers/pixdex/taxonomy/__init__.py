@@ -1,6 +1,7 @@
 """Zero-shot auto-tags: a versioned taxonomy, per-workspace extensions, tagger, re-tagging."""
 
 from .model import Taxonomy, TaxonomyEntry, TaxonomyExtension, base_taxonomy, merge
+from .protocol import ZeroShotModel
 from .retag import RetagReport, get_tagger, merge_auto_tags, retag_dataset, workspace_taxonomy
 from .tagger import CLIP_RULES, SIGLIP_RULES, KindRule, ZeroShotTagger
 
@@ -12,6 +13,7 @@ __all__ = [
     "Taxonomy",
     "TaxonomyEntry",
     "TaxonomyExtension",
+    "ZeroShotModel",
     "ZeroShotTagger",
     "base_taxonomy",
     "get_tagger",

@@ -17,9 +17,9 @@ import numpy as np
 
 from pixdex.config import Settings
 from pixdex.models import AutoTags
-from pixdex.vlm.runtime import VisionLanguageModel
 
 from .model import Taxonomy, base_taxonomy, merge
+from .protocol import ZeroShotModel
 from .tagger import ZeroShotTagger
 
 __all__ = [
@@ -57,7 +57,7 @@ def workspace_taxonomy(settings: Settings, workspace: str) -> Taxonomy:
 
 
 def get_tagger(
-    model: VisionLanguageModel, settings: Settings, taxonomy: Taxonomy | None = None
+    model: ZeroShotModel, settings: Settings, taxonomy: Taxonomy | None = None
 ) -> ZeroShotTagger:
     """One tagger (and one set of taxonomy text embeddings) per process and taxonomy."""
     taxonomy = taxonomy or base_taxonomy()
@@ -78,7 +78,7 @@ def merge_auto_tags(previous: AutoTags, zero_shot: AutoTags) -> AutoTags:
 
 def retag_dataset(
     dataset: str,
-    model: VisionLanguageModel,
+    model: ZeroShotModel,
     settings: Settings,
     *,
     workspace: str | None = None,

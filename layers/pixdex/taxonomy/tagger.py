@@ -40,10 +40,11 @@ from numpy.typing import NDArray
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError
 from pixdex.inference.model_cache import write_atomic
+from pixdex.inference.vectors import l2_normalise
 from pixdex.models import TAG_KINDS, AutoTags, TagKind
-from pixdex.vlm.runtime import VisionLanguageModel, l2_normalise
 
 from .model import Taxonomy, base_taxonomy
+from .protocol import ZeroShotModel
 
 __all__ = ["CLIP_RULES", "SIGLIP_RULES", "KindRule", "ZeroShotTagger"]
 
@@ -69,7 +70,7 @@ class ZeroShotTagger:
 
     def __init__(
         self,
-        model: VisionLanguageModel,
+        model: ZeroShotModel,
         settings: Settings,
         taxonomy: Taxonomy | None = None,
         rules: dict[TagKind, KindRule] | None = None,

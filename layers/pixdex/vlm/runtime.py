@@ -22,6 +22,7 @@ from pixdex.config import Settings, get_settings
 from pixdex.errors import InvalidInputError
 from pixdex.inference.base import ImageBatchOutput, ModelSpec
 from pixdex.inference.session import OnnxSession, resolve_providers
+from pixdex.inference.vectors import l2_normalise
 
 from .manifest import VlmManifest, read_manifest
 from .preprocess import preprocess_for_vlm
@@ -39,12 +40,6 @@ __all__ = [
 
 IMAGE_INPUT, IMAGE_OUTPUT = "pixel_values", "image_embeds"
 TEXT_INPUT_IDS, TEXT_MASK, TEXT_OUTPUT = "input_ids", "attention_mask", "text_embeds"
-
-
-def l2_normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    out: NDArray[np.float32] = (x / np.maximum(norms, 1e-12)).astype(np.float32)
-    return out
 
 
 class VisionLanguageModel:

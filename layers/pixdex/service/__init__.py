@@ -1,0 +1,1 @@
+"""Domain functions behind the HTTP routes, and the wire schemas shared with the client."""

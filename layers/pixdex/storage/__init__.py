@@ -1,0 +1,1 @@
+"""All SQL: connections, migrations, and one module per table family."""

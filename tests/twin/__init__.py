@@ -1,0 +1,1 @@
+"""A Lambda-shaped twin of the AWS stack (see :mod:`tests.twin.stack`)."""
