@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Build the two Lambda layer folders that `cdk deploy` uploads (run it before deploying).
+"""Build the two Lambda layer folders, to inspect them or to deploy prebuilt ones.
 
     build/layer-pixdex/python/pixdex/...   the library (layers/pixdex), copied
     build/layer-deps/python/...            its third-party runtime dependencies, installed
                                            as manylinux x86_64 wheels for CPython 3.12
+
+`cdk deploy` does not need this script run first: infra/pixdex_infra/layers.py calls the
+same build functions while it synthesizes (CDK local bundling). Prebuilt folders are used
+instead when passed with `-c pixdexLayerDir=build/layer-pixdex -c depsLayerDir=build/layer-deps`.
 
 The dependency list is pyproject.toml's, minus what a Lambda must not carry: the model
 runtime (onnxruntime, onnx, torch: the functions call the GPU endpoint), the embedded
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LIBRARY_SOURCE = REPO_ROOT / "layers" / "pixdex"
 LAMBDA_PYTHON = "3.12"
 # glibc of the python3.12 runtime (Amazon Linux 2023) is 2.34: any of these tags runs there.
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
@@ -72,21 +77,39 @@ def lambda_requirements(pyproject: Path) -> list[str]:
     return [*kept, *EXTRA]
 
 
+class LayerBuildError(RuntimeError):
+    """A layer was built but must not be deployed (forbidden module, too big, pip failed)."""
+
+
+def _emptied(target: Path) -> Path:
+    # Empty the folder rather than delete it: CDK's bundling hands over a folder it owns.
+    if target.is_dir():
+        for child in target.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 def build_library_layer(source: Path, target: Path) -> Path:
     """Copy the package to target/python/pixdex (Lambda puts python/ on sys.path)."""
     if not (source / "__init__.py").is_file():
         raise FileNotFoundError(f"{source} is not the pixdex package (no __init__.py)")
-    destination = target / "python" / "pixdex"
-    shutil.rmtree(target, ignore_errors=True)
+    destination = _emptied(target) / "python" / "pixdex"
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return destination
 
 
 def pip_command(
-    requirements: Iterable[str], target: Path, python_version: str = LAMBDA_PYTHON
+    requirements: Iterable[str],
+    target: Path,
+    python_version: str = LAMBDA_PYTHON,
+    python: str = sys.executable,
 ) -> list[str]:
     command = [
-        sys.executable,
+        python,
         "-m",
         "pip",
         "install",
@@ -106,6 +129,24 @@ def pip_command(
     return [*command, *requirements]
 
 
+def pip_unavailable(python: str = sys.executable) -> str | None:
+    """Why `python -m pip` cannot run here, or None when it can."""
+    try:
+        result = subprocess.run(  # noqa: S603
+            [python, "-m", "pip", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run {python} -m pip: {exc}"
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"{python} -m pip --version exited with {result.returncode}: {last}"
+    return None
+
+
 def prune(site: Path, distributions: Iterable[str]) -> None:
     """Remove installed distributions (package folder and dist-info) from a target dir."""
     for name in distributions:
@@ -116,6 +157,31 @@ def prune(site: Path, distributions: Iterable[str]) -> None:
 
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def build_dependency_layer(
+    target: Path,
+    python_version: str = LAMBDA_PYTHON,
+    *,
+    python: str = sys.executable,
+    pyproject: Path = REPO_ROOT / "pyproject.toml",
+) -> Path:
+    """pip-install the Lambda requirements into target/python; returns that folder.
+
+    Raises LayerBuildError when pip fails or the result holds a forbidden module.
+    """
+    requirements = lambda_requirements(pyproject)
+    print("dependency layer:", " ".join(requirements), file=sys.stderr)
+    site = _emptied(target) / "python"
+    command = pip_command(requirements, target, python_version, python)
+    result = subprocess.run(command, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise LayerBuildError(f"pip install exited with {result.returncode}: {' '.join(command)}")
+    prune(site, RUNTIME_PROVIDED)
+    forbidden = [m for m in FORBIDDEN_MODULES if (site / m).exists()]
+    if forbidden:
+        raise LayerBuildError(f"{', '.join(forbidden)} ended up in the dependency layer")
+    return site
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,25 +195,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    library = build_library_layer(REPO_ROOT / "layers" / "pixdex", args.out / "layer-pixdex")
-    print(f"library layer: {library}")
-    total = folder_bytes(args.out / "layer-pixdex")
-    if not args.skip_deps:
-        deps = args.out / "layer-deps"
-        shutil.rmtree(deps, ignore_errors=True)
-        requirements = lambda_requirements(REPO_ROOT / "pyproject.toml")
-        print("dependency layer:", " ".join(requirements))
-        command = pip_command(requirements, deps, args.python_version)
-        subprocess.run(command, check=True)  # noqa: S603
-        prune(deps / "python", RUNTIME_PROVIDED)
-        forbidden = [m for m in FORBIDDEN_MODULES if (deps / "python" / m).exists()]
-        if forbidden:
-            print(f"error: {', '.join(forbidden)} ended up in the layer", file=sys.stderr)
-            return 1
-        total += folder_bytes(deps)
-    print(f"layers: {total / 2**20:.1f} MiB unzipped (Lambda allows 250 MiB with the code)")
-    if total > MAX_UNZIPPED_BYTES:
-        print("error: the layers exceed Lambda's unzipped size limit", file=sys.stderr)
+    try:
+        library = build_library_layer(LIBRARY_SOURCE, args.out / "layer-pixdex")
+        print(f"library layer: {library}")
+        total = folder_bytes(args.out / "layer-pixdex")
+        if not args.skip_deps:
+            deps = build_dependency_layer(args.out / "layer-deps", args.python_version)
+            print(f"dependency layer: {deps}")
+            total += folder_bytes(deps)
+        print(f"layers: {total / 2**20:.1f} MiB unzipped (Lambda allows 250 MiB with the code)")
+        if total > MAX_UNZIPPED_BYTES:
+            raise LayerBuildError("the layers exceed Lambda's unzipped size limit")
+    except LayerBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 

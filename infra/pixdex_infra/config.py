@@ -90,8 +90,10 @@ class InfraConfig(BaseModel):
     embedder_dockerfile: str = Field(
         default="functions/embedder/Dockerfile", pattern=r"^[^/].*Dockerfile[^/]*$"
     )
-    pixdex_layer_dir: Path = REPO_ROOT / "build" / "layer-pixdex"
-    deps_layer_dir: Path = REPO_ROOT / "build" / "layer-deps"
+    # Prebuilt layer folders (infra/build_layers.py --out DIR); unset, synthesis builds
+    # the layer itself (local bundling), so a deploy never ships a stale build.
+    pixdex_layer_dir: Path | None = None
+    deps_layer_dir: Path | None = None
     migrations_dir: Path = REPO_ROOT / "layers" / "pixdex" / "storage" / "migrations"
 
     @field_validator("vpc_availability_zones", "vpc_private_subnet_ids", mode="before")

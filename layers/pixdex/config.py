@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     require_api_keys: bool = True
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_images_per_request: int = Field(default=128, ge=1, le=1024)
+    # Originals stored in S3 are served by a redirect to a presigned URL valid this long.
+    presigned_url_seconds: int = Field(default=300, ge=10, le=3600)
     # Images added by URL may come from private / loopback addresses (a self-hosted service
     # on its own network). Off in AWS: an API caller must not make the function probe a VPC.
     url_fetch_allow_private: bool = True

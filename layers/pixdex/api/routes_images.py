@@ -72,11 +72,21 @@ def delete_image(image_id: UUID, caller: Caller) -> Deleted:
 
 
 @router.get(
-    "/v1/images/<image_id>/file", tags=TAGS, summary="The original file",
-    responses=responses("The file's bytes", 404, content={"application/octet-stream": BINARY}),
+    "/v1/images/<image_id>/file", tags=TAGS,
+    summary="The original file (a 307 redirect to a short-lived S3 link when it lives in S3)",
+    responses={
+        **responses("The file's bytes", 404, content={"application/octet-stream": BINARY}),
+        307: {"description": "Location: a presigned S3 URL, valid PIXDEX_PRESIGNED_URL_SECONDS"},
+    },
 )
 def image_file(image_id: UUID, caller: Caller) -> Response[str]:
     found = images.image_file(settings(), caller.workspace, image_id)
+    if isinstance(found, images.FileLink):
+        return Response(
+            status_code=307,
+            body="",
+            headers={"Location": found.url, "Cache-Control": "private, no-store"},
+        )
     return binary_response(found.data, found.content_type, found.name)
 
 

@@ -58,8 +58,11 @@ class S3Store:
         with self._lock:
             if self._client is None:
                 import boto3  # deferred: importing boto3 costs ~0.3 s on a cold start
+                from botocore.config import Config
 
-                self._client = boto3.client("s3")
+                # SigV4 for presigned links too: botocore's default for them is SigV2,
+                # which S3 no longer accepts in newer regions.
+                self._client = boto3.client("s3", config=Config(signature_version="s3v4"))
             return self._client
 
     @staticmethod
@@ -81,6 +84,30 @@ class S3Store:
             etag=_etag(head.get("ETag")),
             modified=head.get("LastModified"),
         )
+
+    def presigned_get(
+        self, ref: BlobRef, *, expires_s: int, content_type: str, filename: str
+    ) -> str:
+        """A URL anyone may GET the object with for ``expires_s`` seconds (no credentials).
+
+        Used where the bytes must not pass through the function: API Gateway answers at
+        most 10 MB and Lambda 6 MB, and phone photos and TIFFs are larger. The URL is signed
+        with the function's role, which holds s3:GetObject on the bucket.
+        """
+        self._check(ref)
+        self.stat(ref)  # a vanished object is a 404 here, not an S3 error page later
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:100]
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": ref.bucket,
+                "Key": ref.key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": f'inline; filename="{safe or "image"}"',
+            },
+            ExpiresIn=expires_s,
+        )
+        return url
 
     def get(self, ref: BlobRef, *, max_bytes: int) -> bytes:
         info = self.stat(ref)

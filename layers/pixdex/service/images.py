@@ -12,7 +12,7 @@ from uuid import UUID
 
 from PIL import Image as PILImage
 
-from pixdex.blobs import BlobRef, store_for
+from pixdex.blobs import BlobRef, S3Store, store_for
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.imaging import CONTENT_TYPES, decode_image
@@ -31,6 +31,14 @@ class FileBytes:
     data: bytes
     content_type: str
     name: str
+
+
+@dataclass(frozen=True)
+class FileLink:
+    """Where the client fetches the bytes itself: a short-lived presigned S3 URL."""
+
+    url: str
+    expires_s: int
 
 
 def to_image(record: ImageRecord) -> Image:
@@ -112,10 +120,26 @@ def _read(settings: Settings, record: ImageRecord) -> bytes:
         ) from None
 
 
-def image_file(settings: Settings, workspace: str, image_id: UUID) -> FileBytes:
+def image_file(settings: Settings, workspace: str, image_id: UUID) -> FileBytes | FileLink:
+    """The original's bytes, or for an object in S3 a presigned link to them."""
     with connect(settings) as conn:
         record = images.get_image(conn, workspace, image_id)
     content_type = CONTENT_TYPES.get(record.format or "", "application/octet-stream")
+    ref = _ref(record)
+    if ref.store == "s3":
+        store = store_for(ref)
+        assert isinstance(store, S3Store)
+        try:
+            url = store.presigned_get(
+                ref, expires_s=settings.presigned_url_seconds, content_type=content_type,
+                filename=record.name,
+            )
+        except NotFoundError:
+            raise NotFoundError(
+                f"the file of image {record.id} is gone from storage ({record.storage_key})",
+                field="image_id",
+            ) from None
+        return FileLink(url, settings.presigned_url_seconds)
     return FileBytes(_read(settings, record), content_type, record.name)
 
 

