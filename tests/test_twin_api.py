@@ -115,3 +115,15 @@ def test_an_original_in_s3_is_served_by_a_short_lived_presigned_link(
     original = f"{DATASET}/originals/coffee.jpg"
     expected = twin.client("s3").get_object(Bucket=IMAGES_BUCKET, Key=original)
     assert data == expected["Body"].read()
+
+
+def test_searches_read_through_the_read_only_endpoint_and_ingest_never_does(
+    twin: Twin, key: str
+) -> None:
+    api = twin.shape.functions["api"].deploy_time_env
+    ingest = twin.shape.functions["ingest"].deploy_time_env
+    assert "PIXDEX_DATABASE_READ_HOST" in api and "PIXDEX_DATABASE_READ_HOST" not in ingest
+    twin.functions["api"].kill()  # a fresh sandbox: its pools open now
+    before = twin.read_endpoint.connections
+    assert _search(twin, key, prompt="a rocket", limit=1)
+    assert twin.read_endpoint.connections > before

@@ -151,6 +151,22 @@ class Database(Construct):
             debug_logging=False,
         )
 
+        # Searches read from the readers through the proxy's read-only endpoint, so they
+        # scale out without loading the writer that ingest needs.
+        self.read_endpoint: rds.CfnDBProxyEndpoint | None = None
+        if config.db_readers > 0:
+            self.read_endpoint = rds.CfnDBProxyEndpoint(
+                self,
+                "ProxyReadOnly",
+                db_proxy_name=self.proxy.db_proxy_name,
+                db_proxy_endpoint_name=f"{Stack.of(self).stack_name.lower()}-db-read",
+                vpc_subnet_ids=vpc.select_subnets(
+                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
+                ).subnet_ids,
+                vpc_security_group_ids=[proxy_sg.security_group_id],
+                target_role="READ_ONLY",
+            )
+
     def grant_connect(self, grantee: iam.IGrantable) -> None:
         """Read the credentials (the proxy authenticates them) and nothing else."""
         self.secret.grant_read(grantee)
@@ -165,3 +181,10 @@ class Database(Construct):
             "PIXDEX_DATABASE_NAME": DATABASE_NAME,
             "PIXDEX_DATABASE_SSLMODE": "require",
         }
+
+    @property
+    def read_environment(self) -> dict[str, str]:
+        """For functions that only search: the read-only endpoint, when there are readers."""
+        if self.read_endpoint is None:
+            return {}
+        return {"PIXDEX_DATABASE_READ_HOST": self.read_endpoint.attr_endpoint}

@@ -74,7 +74,13 @@ class PixdexStack(Stack):
         )
         bucket, uploads = self.storage.bucket, self.storage.uploads
         self.api = HttpApi(
-            self, "Api", defaults=with_embedder, blob_root=f"s3://{uploads.bucket_name}/uploads"
+            self,
+            "Api",
+            defaults=replace(
+                with_embedder,
+                environment={**with_embedder.environment, **self.database.read_environment},
+            ),
+            blob_root=f"s3://{uploads.bucket_name}/uploads",
         )
         self.ingest = IngestFunction(
             self, "Ingest", defaults=with_embedder, queue=self.storage.queue

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     database_sslmode: (
         Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
     ) = None
+    # Read replicas: searches and other read-only queries go to this URL when it is set
+    # (in AWS resolved from the secret with ``database_read_host``, the RDS Proxy's
+    # read-only endpoint). Writes and migrations always use ``database_url``.
+    database_read_url: SecretStr | None = None
+    database_read_host: str | None = None
     model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
     # A model directory installed outside home: on SageMaker the packed model artifact,
     # unpacked into /opt/ml/model (`pixdex models export --pack`).

@@ -100,7 +100,8 @@ def _secret_url(
 
 
 def resolve_database_settings(settings: Settings) -> Settings:
-    """``settings`` with ``database_url`` filled from the secret when only the ARN is set."""
+    """``settings`` with ``database_url`` (and, with a read endpoint, ``database_read_url``)
+    filled from the secret when only the ARN is set."""
     if settings.database_url is not None or not settings.database_secret_arn:
         return settings
     overrides = (
@@ -110,7 +111,12 @@ def resolve_database_settings(settings: Settings) -> Settings:
         ("sslmode", settings.database_sslmode),
     )
     url = _secret_url(settings.database_secret_arn, settings.aws_region, overrides)
-    return settings.model_copy(update={"database_url": SecretStr(url)})
+    update: dict[str, object] = {"database_url": SecretStr(url)}
+    if settings.database_read_host and settings.database_read_url is None:
+        reader = (("host", settings.database_read_host), *overrides[1:])
+        read_url = _secret_url(settings.database_secret_arn, settings.aws_region, reader)
+        update["database_read_url"] = SecretStr(read_url)
+    return settings.model_copy(update=update)
 
 
 @cache

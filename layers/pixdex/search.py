@@ -39,7 +39,7 @@ def encode_query_image(
 def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
     settings = settings or get_settings()
     _require_criteria(query)
-    with connect(settings) as conn:
+    with connect(settings, readonly=True) as conn:
         if query.dataset is not None:
             dataset_id: UUID | None = catalog.get_dataset(conn, query.workspace, query.dataset).id
             everywhere: list[UUID] = []

@@ -13,7 +13,6 @@ stdout) go to the log file and never into the protocol.
 
 import json
 import os
-import resource
 import sys
 import time
 import traceback
@@ -40,6 +39,16 @@ class Context:
 
     def get_remaining_time_in_millis(self):
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _peak_rss_mb():
+    """VmHWM: this process's peak resident memory. Not ru_maxrss, which Linux carries over
+    from the parent across fork and exec (the sandbox would report the test runner's)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _error(exc):
@@ -84,7 +93,7 @@ def main():
                 answer = {"error": _error(exc)}
         answer["modules"] = sorted({name.split(".")[0] for name in sys.modules})
         answer["duration_ms"] = (time.monotonic() - started) * 1000
-        answer["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        answer["max_rss_mb"] = _peak_rss_mb()
         protocol.write(json.dumps(answer, default=str) + "\n")
 
 

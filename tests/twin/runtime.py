@@ -66,10 +66,11 @@ class LambdaFunction:
     cold_starts: int = 0
     # Top-level modules the sandbox had imported after its latest invocation.
     loaded_modules: set[str] = field(default_factory=set)
+    last_max_rss_mb: float = 0.0
     _process: subprocess.Popen[str] | None = field(default=None, repr=False)
     _init_ms: float | None = None
 
-    def _sandbox_environment(self) -> dict[str, str]:
+    def sandbox_environment(self) -> dict[str, str]:
         spec = self.spec
         return {
             # What the Lambda service sets in every python3.12 sandbox.
@@ -108,12 +109,13 @@ class LambdaFunction:
         spec.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = spec.log_file.open("a")
         self._process = subprocess.Popen(
-            [str(spec.python), "-I", "-S", str(BOOTSTRAP), json.dumps(payload)],
+            # -B: Lambda's /opt and /var/task are read-only, so no bytecode is ever cached there.
+            [str(spec.python), "-I", "-S", "-B", str(BOOTSTRAP), json.dumps(payload)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env=self._sandbox_environment(),
+            env=self.sandbox_environment(),
             cwd=spec.task_root,
         )
         log.close()
@@ -167,6 +169,7 @@ class LambdaFunction:
                 }
             )
         self.loaded_modules = set(answer.get("modules", []))
+        self.last_max_rss_mb = float(answer.get("max_rss_mb", 0.0))
         if "error" in answer:
             raise LambdaInvokeError(answer["error"])
         return Invocation(

@@ -39,6 +39,7 @@ from tests.twin.poller import SqsPoller
 from tests.twin.runtime import FunctionSpec, LambdaFunction
 from tests.twin.services import (
     EmbedderProcess,
+    ReadOnlyEndpoint,
     SageMakerRuntime,
     free_port,
     moto_server,
@@ -78,6 +79,7 @@ class Twin:
     queue_url: str
     dlq_url: str
     secret_arn: str
+    read_endpoint: ReadOnlyEndpoint
     cfn_answers: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
@@ -220,9 +222,12 @@ def running_twin(
         stack.callback(embedder.stop)
         sagemaker = stack.enter_context(sagemaker_runtime(endpoint_name, embedder.url))
 
+        read_endpoint = ReadOnlyEndpoint(port, ("127.0.0.1", port))
+        stack.callback(read_endpoint.close)
         stand_ins = {
             "PIXDEX_DATABASE_SECRET_ARN": secret_arn,
             "PIXDEX_DATABASE_HOST": "127.0.0.1",
+            "PIXDEX_DATABASE_READ_HOST": read_endpoint.host,
             "PIXDEX_AWS_REGION": REGION,
             "PIXDEX_BLOB_ROOT": f"s3://{UPLOADS_BUCKET}/uploads",
         }
@@ -257,6 +262,7 @@ def running_twin(
             shape=shape, python=python, layers=layers, aws_url=aws_url, database=database,
             embedder=embedder, sagemaker=sagemaker, functions=functions, poller=poller,
             queue_url=queue_url, dlq_url=dlq_url, secret_arn=secret_arn,
+            read_endpoint=read_endpoint,
         )
         _deploy_schema(twin, stack)
         yield twin

@@ -147,7 +147,8 @@ def function_environment(
 
 
 def synthesize_template(pixdex_layer: Path, deps_layer: Path, scratch: Path) -> dict[str, Any]:
-    """The template `cdk deploy` would deploy (cdk.json's context), with these layers.
+    """The template `cdk deploy` would deploy (cdk.json's context plus one reader), with
+    these layers.
 
     The embedder image's build context is a stand-in: the twin runs the embedder from the
     library itself, and hashing the repository for a Docker asset would only cost time.
@@ -162,6 +163,8 @@ def synthesize_template(pixdex_layer: Path, deps_layer: Path, scratch: Path) -> 
     (context_dir / "functions" / "embedder" / "Dockerfile").write_text("FROM scratch\n")
     context = {
         **cdk_json_context(),
+        # With a reader, so the read-only proxy endpoint is twinned too.
+        "dbReaders": 1,
         "pixdexLayerDir": str(pixdex_layer),
         "depsLayerDir": str(deps_layer),
         "embedderBuildContext": str(context_dir),

@@ -69,7 +69,7 @@ def _query_vector(settings: Settings, workspace: str, request: SearchRequest) ->
 def _dataset_name(settings: Settings, workspace: str, request: SearchRequest) -> str | None:
     if request.in_dataset is None:
         return None
-    with connect(settings) as conn:
+    with connect(settings, readonly=True) as conn:
         try:
             dataset = resolve_dataset(conn, workspace, request.in_dataset)
         except NotFoundError:
@@ -124,7 +124,7 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
     ids = [hit.id for hit in page.results]
     records: dict[UUID, ImageRecord] = {}
     vectors: dict[UUID, NDArray[np.float32]] = {}
-    with connect(settings) as conn:
+    with connect(settings, readonly=True) as conn:
         if _RECORD_FIELDS & set(fields):
             records = images.records_by_ids(conn, workspace, ids)
         if "embedding" in fields or request.group is not None:

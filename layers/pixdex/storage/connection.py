@@ -50,10 +50,11 @@ def _configure(conn: Conn) -> None:
     register_vector(conn)
 
 
-def _open_pool(url: str) -> ConnectionPool[Conn]:
+def _open_pool(url: str, *, migrate: bool = True) -> ConnectionPool[Conn]:
     try:
         with psycopg.connect(url, autocommit=True) as bootstrap:
-            apply_migrations(bootstrap)
+            if migrate:  # never on a read replica: it is read-only, and follows the writer
+                apply_migrations(bootstrap)
     except psycopg.OperationalError as exc:
         # The URL may hold a password: never echo it.
         raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -65,6 +66,9 @@ def _open_pool(url: str) -> ConnectionPool[Conn]:
         # was made under, and vector queries switch those per call (exact vs HNSW).
         kwargs={"row_factory": dict_row, "prepare_threshold": None},
         configure=_configure,
+        # A connection the server dropped (failover, restart, proxy idle timeout) is
+        # replaced before use instead of failing the request that borrowed it.
+        check=ConnectionPool.check_connection,
         open=True,
         name="pixdex",
     )
@@ -72,8 +76,15 @@ def _open_pool(url: str) -> ConnectionPool[Conn]:
     return pool
 
 
-def get_pool(settings: Settings | None = None) -> ConnectionPool[Conn]:
+def get_pool(settings: Settings | None = None, *, readonly: bool = False) -> ConnectionPool[Conn]:
     settings = settings or get_settings()
+    if readonly and settings.database_read_url is not None:
+        read_url = settings.database_read_url.get_secret_value()
+        with _pool_lock:
+            pool = _pools.get(read_url)
+            if pool is None:
+                pool = _pools[read_url] = _open_pool(read_url, migrate=False)
+            return pool
     key = str(settings.database_url.get_secret_value() if settings.database_url else settings.home)
     with _pool_lock:
         pool = _pools.get(key)
@@ -84,9 +95,13 @@ def get_pool(settings: Settings | None = None) -> ConnectionPool[Conn]:
 
 
 @contextmanager
-def connect(settings: Settings | None = None) -> Iterator[Conn]:
-    """Borrow a pooled connection (transaction committed on success, rolled back on error)."""
-    with get_pool(settings).connection() as conn:
+def connect(settings: Settings | None = None, *, readonly: bool = False) -> Iterator[Conn]:
+    """Borrow a pooled connection (transaction committed on success, rolled back on error).
+
+    ``readonly``: the query only reads, so it may go to a read replica
+    (``database_read_url``); replicas lag the writer by a little, which searches accept.
+    """
+    with get_pool(settings, readonly=readonly).connection() as conn:
         yield conn
 
 
