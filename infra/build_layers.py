@@ -18,6 +18,7 @@ runtime has it). Only PyPI is contacted, by pip.
 from __future__ import annotations
 
 import argparse
+import glob
 import re
 import shutil
 import subprocess
@@ -78,7 +79,7 @@ def lambda_requirements(pyproject: Path) -> list[str]:
 
 
 class LayerBuildError(RuntimeError):
-    """A layer was built but must not be deployed (forbidden module, too big, pip failed)."""
+    """A layer cannot be built (pip failed) or must not be deployed (forbidden module, size)."""
 
 
 def _emptied(target: Path) -> Path:
@@ -93,12 +94,61 @@ def _emptied(target: Path) -> Path:
     return target
 
 
-def build_library_layer(source: Path, target: Path) -> Path:
-    """Copy the package to target/python/pixdex (Lambda puts python/ on sys.path)."""
+def find_python(version: str) -> str | None:
+    """A CPython ``version`` interpreter: python3.X on PATH (not a pyenv shim, which needs
+    pyenv's environment) or under pyenv; None when this machine has none."""
+    candidates = sorted(
+        glob.glob(str(Path.home() / f".pyenv/versions/{version}*/bin/python{version}")),
+        reverse=True,
+    )
+    on_path = shutil.which(f"python{version}")
+    if on_path and "/shims/" not in on_path:
+        candidates.insert(0, on_path)
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == version:
+        candidates.insert(0, sys.executable)
+    return next((c for c in candidates if Path(c).is_file()), None)
+
+
+def precompile(folder: Path, python_version: str) -> str | None:
+    """Compile every module in ``folder`` to bytecode for the runtime's Python; return why
+    not, or None.
+
+    Lambda's /opt and /var/task are read-only, so a layer without .pyc files is compiled
+    again on every cold start: 3.5 s instead of 1.2 s to import the api handler, measured
+    in the twin (docs/benchmarks.md). ``unchecked-hash``: the bytecode is used without
+    comparing the source's modification time, which the asset zip does not keep.
+    """
+    python = find_python(python_version)
+    if python is None:
+        return (
+            f"no Python {python_version} on this machine to compile the layer's bytecode "
+            "with; the layer works, but each cold start compiles it"
+        )
+    result = subprocess.run(  # noqa: S603
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+         "unchecked-hash", str(folder)],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:  # a module that does not compile is imported as source
+        return f"compileall exited with {result.returncode}: {result.stdout[-500:]}"
+    return None
+
+
+def _report(problem: str | None) -> None:
+    if problem is not None:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
+def build_library_layer(
+    source: Path, target: Path, python_version: str = LAMBDA_PYTHON
+) -> Path:
+    """Copy the package to target/python/pixdex (Lambda puts python/ on sys.path), with
+    bytecode for the runtime's Python."""
     if not (source / "__init__.py").is_file():
         raise FileNotFoundError(f"{source} is not the pixdex package (no __init__.py)")
     destination = _emptied(target) / "python" / "pixdex"
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _report(precompile(destination, python_version))
     return destination
 
 
@@ -181,6 +231,7 @@ def build_dependency_layer(
     forbidden = [m for m in FORBIDDEN_MODULES if (site / m).exists()]
     if forbidden:
         raise LayerBuildError(f"{', '.join(forbidden)} ended up in the dependency layer")
+    _report(precompile(site, python_version))
     return site
 
 
@@ -196,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        library = build_library_layer(LIBRARY_SOURCE, args.out / "layer-pixdex")
+        library = build_library_layer(
+            LIBRARY_SOURCE, args.out / "layer-pixdex", args.python_version
+        )
         print(f"library layer: {library}")
         total = folder_bytes(args.out / "layer-pixdex")
         if not args.skip_deps:

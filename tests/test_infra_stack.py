@@ -391,3 +391,11 @@ def test_alarms_page_the_topic(synthesis: Synthesis, template: Template) -> None
         assert {"Name": "EndpointName", "Value": "pixdex-embedder"} in alarm["Dimensions"]
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     assert not resources(synthesis, "AWS::SNS::Subscription")  # no alarmEmail in cdk.json
+
+
+def test_without_readers_searches_use_the_writer_endpoint(synthesis: Synthesis) -> None:
+    # With readers (the twin deploys one) the api function gets PIXDEX_DATABASE_READ_HOST,
+    # the proxy's READ_ONLY endpoint: tests/test_twin_api.py.
+    api = functions(synthesis)["pixdex-api"]["Environment"]["Variables"]
+    assert "PIXDEX_DATABASE_READ_HOST" not in api
+    assert resources(synthesis, "AWS::RDS::DBProxyEndpoint") == {}

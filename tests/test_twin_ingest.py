@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from tests.twin.checks import dead_letters, rows, rows_per_key
 from tests.twin.photos import Drop, dataset_drops
+from tests.twin.poller import PollStats
+from tests.twin.runtime import LambdaFunction
 from tests.twin.stack import IMAGES_BUCKET, Twin
 
 
@@ -158,3 +160,25 @@ def test_database_restart_mid_ingest_loses_and_duplicates_nothing(twin: Twin) ->
     assert rows_per_key(twin, "db-restart") == {d.key: 1 for d in drops}
     statuses = {row.key: row.status for row in rows(twin, "db-restart")}
     assert statuses == {d.key: ("indexed" if d.valid else "failed") for d in drops}
+
+
+def test_the_endpoint_over_plain_http_as_an_ecs_gpu_service_would_serve_it(twin: Twin) -> None:
+    """The same ingest function with PIXDEX_EMBEDDER=http (the inference server behind a
+    load balancer instead of SageMaker): the other transport the stack can be given."""
+    spec = twin.functions["ingest"].spec
+    environment = {
+        **spec.environment, "PIXDEX_EMBEDDER": "http", "PIXDEX_EMBEDDER_URL": twin.embedder.url,
+    }
+    over_http = LambdaFunction(replace(spec, name="twin-ingest-http", environment=environment))
+    poller = replace(twin.poller, function=over_http, stats=PollStats(), bodies=[])
+    drops = dataset_drops("over-http")[:6]
+    sagemaker_before = twin.sagemaker.invocations
+    try:
+        _put(twin, drops)
+        poller.drain()
+    finally:
+        over_http.kill()
+    assert {row.key: row.status for row in rows(twin, "over-http")} == {
+        d.key: "indexed" for d in drops
+    }
+    assert twin.sagemaker.invocations == sagemaker_before

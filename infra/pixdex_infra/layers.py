@@ -105,7 +105,7 @@ class LocalLayerBundler:
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         target = Path(output_dir)
         if self.kind == "library":
-            build_layers.build_library_layer(self.library, target)
+            build_layers.build_library_layer(self.library, target, self.python_version)
             return True
         problem = build_layers.pip_unavailable(self.python)
         if problem is not None:
@@ -128,28 +128,30 @@ def bundled_code(kind: LayerKind, bundler: LocalLayerBundler) -> lambda_.Code:
     only when the local bundler declines."""
     folder, flags = ("layer-pixdex", "--skip-deps") if kind == "library" else ("layer-deps", "")
     fallback = (
-        f"python /asset-input/infra/build_layers.py --out /tmp/layers {flags} && "
+        f"python /asset-input/infra/build_layers.py --out /tmp/layers {flags} "
+        f"--python-version {bundler.python_version} && "
         f"cp -r /tmp/layers/{folder}/python /asset-output/"
     )
     return lambda_.Code.from_asset(
         str(build_layers.REPO_ROOT),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=layer_fingerprint(kind, library=bundler.library),
+        asset_hash=layer_fingerprint(
+            kind, library=bundler.library, python_version=bundler.python_version
+        ),
         bundling=BundlingOptions(
             image=lambda_.Runtime.PYTHON_3_12.bundling_image,
             local=bundler,
             command=["bash", "-c", fallback],
-            # The container runs as the host user, whose home it does not have.
-            environment={"HOME": "/tmp", "PIP_CACHE_DIR": "/tmp/pip-cache"},
+            # The container runs as the host user, who has no home there (its own /tmp).
+            environment={"HOME": "/tmp", "PIP_CACHE_DIR": "/tmp/pip-cache"},  # noqa: S108
             output_type=BundlingOutput.NOT_ARCHIVED,
         ),
     )
 
 
 def prebuilt_code(path: Path, context_key: str, marker: str) -> lambda_.Code:
-    return lambda_.Code.from_asset(
-        str(require_layer_dir(path, context_key, marker)), exclude=_PYCACHE
-    )
+    # Bytecode is shipped: build_layers.py compiles it for the runtime's Python on purpose.
+    return lambda_.Code.from_asset(str(require_layer_dir(path, context_key, marker)))
 
 
 class PixdexLayers(Construct):

@@ -4,8 +4,6 @@ Lambda runtime provides. Built once per test session under ``build/twin``."""
 
 from __future__ import annotations
 
-import glob
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -38,18 +36,10 @@ class LambdaPython:
 
 
 def find_lambda_python() -> LambdaPython:
-    """python3.12 from pyenv or PATH; else this interpreter (the twin still runs).
-
-    pyenv's shims are skipped: they need pyenv's own environment, which a sandbox lacks.
-    """
-    pattern = Path.home() / f".pyenv/versions/{LAMBDA_PYTHON}*/bin/python{LAMBDA_PYTHON}"
-    candidates = sorted(glob.glob(str(pattern)), reverse=True)
-    on_path = shutil.which(f"python{LAMBDA_PYTHON}")
-    if on_path and "/shims/" not in on_path:
-        candidates.append(on_path)
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return LambdaPython(Path(candidate), LAMBDA_PYTHON)
+    """python3.12 from PATH or pyenv; else this interpreter (the twin still runs)."""
+    found = build_layers.find_python(LAMBDA_PYTHON)
+    if found is not None:
+        return LambdaPython(Path(found), LAMBDA_PYTHON)
     return LambdaPython(Path(sys.executable), f"{sys.version_info[0]}.{sys.version_info[1]}")
 
 
@@ -74,6 +64,8 @@ def build(out: Path, python: LambdaPython) -> BuiltLayers:
     if not (runtime / "python" / "boto3").is_dir():
         command = build_layers.pip_command(["boto3"], runtime, python.version)
         subprocess.run(command, check=True)
+        # The runtime's own boto3 comes compiled, like everything in the Lambda image.
+        build_layers.precompile(runtime / "python", python.version)
     return BuiltLayers(
         library=out / "layer-pixdex" / "python",
         dependencies=out / "layer-deps" / "python",

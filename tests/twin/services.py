@@ -234,6 +234,8 @@ class ReadOnlyEndpoint:
                 return
             self.connections += 1
             server = socket.create_connection(self._target)
+            for end in (client, server):  # no Nagle delay on PostgreSQL's small messages
+                end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
 
