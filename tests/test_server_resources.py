@@ -218,6 +218,9 @@ def test_failed_image_has_no_thumbnail(api: Api, dataset_name: str) -> None:
     reply = api.call("GET", f"/v1/images/{broken['id']}/thumbnail")
     assert reply.status == 409 and "failed" in reply.error["message"]
     assert api.ok("GET", f"/v1/images/{broken['id']}")["error"]
+    # Nor its bytes: they may be what a server-side URL fetch read (SSRF read-back).
+    original = api.call("GET", f"/v1/images/{broken['id']}/file")
+    assert original.status == 409 and "indexed" in original.error["message"]
 
 
 def test_authentication_and_scopes(

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from pixdex.config import Settings
 from pixdex.errors import AuthenticationError, InvalidInputError, PayloadTooLargeError
 from pixdex.service import clusters, keys
-from pixdex.service.inputs import check_url, decode_base64, fetch_url
+from pixdex.service.fetch import check_url, fetch_url
+from pixdex.service.inputs import decode_base64
 from pixdex.service.search_schemas import GROUP_THRESHOLDS, SearchRequest, SearchResult
 from pixdex.storage.connection import connect
 

@@ -19,7 +19,8 @@ from pixdex.imaging.formats import unsupported_message
 from pixdex.inference import get_model
 from pixdex.models import BoundingBox
 from pixdex.service import blobs
-from pixdex.service.inputs import decode_base64, fetch_url
+from pixdex.service.fetch import fetch_url
+from pixdex.service.inputs import decode_base64
 from pixdex.service.schemas import Anchor, Deleted
 from pixdex.storage import anchors as anchor_rows
 from pixdex.storage import catalog

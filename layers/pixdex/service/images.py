@@ -124,6 +124,13 @@ def image_file(settings: Settings, workspace: str, image_id: UUID) -> FileBytes 
     """The original's bytes, or for an object in S3 a presigned link to them."""
     with connect(settings) as conn:
         record = images.get_image(conn, workspace, image_id)
+    if record.status is not ImageStatus.INDEXED:
+        # A failed row's bytes are whatever a URL answered (a metadata service's JSON, a
+        # page on the network): serving them would read back a server-side fetch.
+        raise ConflictError(
+            f"image {image_id} is {record.status.value}: its file is served once it is "
+            "indexed", field="image_id",
+        )
     content_type = CONTENT_TYPES.get(record.format or "", "application/octet-stream")
     ref = _ref(record)
     if ref.store == "s3":

@@ -22,7 +22,8 @@ from pixdex.imaging import sniff_format
 from pixdex.ingest import IngestItem, ingest
 from pixdex.models import ImageMetadata
 from pixdex.service import blobs
-from pixdex.service.inputs import decode_base64, fetch_url
+from pixdex.service.fetch import fetch_url
+from pixdex.service.inputs import decode_base64
 from pixdex.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
 from pixdex.sources import normalise_folder
 from pixdex.storage import catalog, images
