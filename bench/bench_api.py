@@ -158,8 +158,14 @@ def _setup(conn: Connection, images: list[bytes]) -> tuple[str, list[str]]:
         payload = {"images": [{"base64": base64.b64encode(b).decode(), "name": f"{start + i}.jpg"}
                               for i, b in enumerate(chunk)]}
         status, body = conn.call("POST", f"/v1/datasets/{dataset}/images", payload)
-        assert status == 200, body
-        ids += [i["id"] for i in json.loads(body)["images"] if i["status"] == "indexed"]
+        assert status == 202, body
+        ids += [i["id"] for i in json.loads(body)["images"]]
+    # 202: the server indexes in the background; the dataset is READY once all are done.
+    while True:
+        status, body = conn.call("GET", f"/v1/datasets/{dataset}", None)
+        if json.loads(body)["status"] == "READY":
+            break
+        time.sleep(0.2)
     print(f"added {len(ids)} images through the API in {time.perf_counter() - started:.1f} s")
     return dataset, ids
 

@@ -364,6 +364,13 @@ def test_least_privilege(synthesis: Synthesis) -> None:
     writes = [s for s in api if "s3:PutObject" in s["Action"]]
     assert len(writes) == 1
     assert writes[0]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [uploads, "Arn"]}, "/*"]]}
+    # The API may put index jobs on the ingest queue, and only the ingest function reads it.
+    queue, _ = only(synthesis, "AWS::SQS::Queue", "StorageObjectEvents")
+    sends = [s for s in api if "sqs:SendMessage" in s["Action"]]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": [queue, "Arn"]}]
+    assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & actions_of(api)
+    api_env = functions(synthesis)["pixdex-api"]["Environment"]["Variables"]
+    assert api_env["PIXDEX_INDEX_QUEUE_URL"] == {"Ref": queue}
     invoke = next(s for s in api if s["Action"] == "sagemaker:InvokeEndpoint")
     assert "endpoint/pixdex-embedder" in json.dumps(invoke["Resource"])
     role = policy_statements(synthesis, "EmbedderExecutionRole")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_server_support import Api, b64
+from tests.test_server_support import Api, b64, wait_indexed
 
 PIXDEX = shutil.which("pixdex", path=str(Path(sys.executable).parent)) or "pixdex"
 
@@ -66,9 +66,10 @@ def test_serve_without_keys_and_with_small_limits(
     assert len(small) < 40_000 < len(image_files["astronaut.jpg"])
     added = api.ok("POST", f"/v1/datasets/{dataset['id']}/images",
                    {"images": [{"base64": b64(small), "name": "cat.jpg"}]})
-    assert added["images"][0]["status"] == "indexed"
-    found = api.ok("POST", "/v1/search", {"in_dataset": "local", "like_image":
-                                          added["images"][0]["id"]})
+    assert added["images"][0]["status"] == "pending"  # the server indexes it after answering
+    (cat,) = wait_indexed(api, added["images"])
+    assert cat["status"] == "indexed"
+    found = api.ok("POST", "/v1/search", {"in_dataset": "local", "like_image": cat["id"]})
     assert found["total"] == 0  # the only image is left out of its own results
 
     too_big_image = api.call("POST", f"/v1/datasets/{dataset['id']}/images",

@@ -10,7 +10,7 @@ from PIL import Image
 
 from pixdex.config import Settings
 from pixdex.storage.connection import connect
-from tests.test_server_support import Api, FileHost, Keys, add, b64, new_dataset
+from tests.test_server_support import Api, FileHost, Keys, add, b64, new_dataset, wait_indexed
 
 pytest_plugins = ["tests.test_server_support"]
 
@@ -89,8 +89,10 @@ def test_add_by_url_and_multipart(
     )
     reply = api.call("POST", f"/v1/datasets/{dataset_id}/images/upload", raw=body,
                      headers={"Content-Type": kind})
-    assert reply.status == 200, reply.body
-    uploaded = reply.json["images"]
+    assert reply.status == 202, reply.body
+    assert {u["status"] for u in reply.json["images"]} == {"pending"}
+    uploaded = wait_indexed(api, reply.json["images"])
+    assert {u["status"] for u in uploaded} == {"indexed"}
     assert [u["name"] for u in uploaded] == ["cat one.jpg", "coins.png"]
     cat = api.ok("GET", f"/v1/images/{uploaded[0]['id']}")
     assert cat["tags"] == ["a", "b"] and cat["metadata"] == {"k": 1}
@@ -105,6 +107,7 @@ def test_add_by_url_and_multipart(
     again = api.ok("POST", f"/v1/datasets/{dataset_id}/images/upload", raw=body,
                    headers={"Content-Type": kind})
     assert again["images"][0]["id"] == uploaded[0]["id"]
+    assert again["images"][0]["status"] == "indexed"  # nothing to index again
     assert api.ok("GET", f"/v1/images/{uploaded[0]['id']}")["tags"] == ["c"]
 
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -199,6 +200,23 @@ def new_dataset(api: Api, name: str) -> str:
 
 
 def add(api: Api, dataset_id: str, images: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    reply = api.ok("POST", f"/v1/datasets/{dataset_id}/images", {"images": images})
-    result: list[dict[str, Any]] = reply["images"]
+    """Add images and wait for the server's background indexer to finish them."""
+    reply = api.call("POST", f"/v1/datasets/{dataset_id}/images", {"images": images})
+    assert reply.status == 202, (reply.status, reply.body[:500])
+    return wait_indexed(api, reply.json["images"])
+
+
+def wait_indexed(
+    api: Api, added: list[dict[str, Any]], timeout: float = 120
+) -> list[dict[str, Any]]:
+    """``added`` (a 202 answer's images) once none is ``pending`` any more."""
+    deadline = time.monotonic() + timeout
+    result = [dict(a) for a in added]
+    while any(a["status"] == "pending" for a in result):
+        assert time.monotonic() < deadline, f"still pending after {timeout} s: {result}"
+        time.sleep(0.1)
+        for entry in result:
+            if entry["status"] == "pending":
+                now = api.ok("GET", f"/v1/images/{entry['id']}")
+                entry.update(status=now["status"], error=now["error"])
     return result

@@ -142,3 +142,47 @@ def test_the_database_proxy_requires_tls_as_rds_proxy_does(twin: Twin, key: str)
             connect_timeout=5,
         )
     assert twin.proxy.refused_plaintext == refused + 1
+
+
+def test_images_added_through_the_api_answer_202_and_are_indexed_through_the_queue(
+    twin: Twin, key: str
+) -> None:
+    created = twin.api("POST", "/v1/datasets", {"name": "api-added"}, key=key)
+    assert created.status == 201, created.body
+    dataset = created.json()["id"]
+    images = []
+    for name in ("coffee", "rocket"):
+        buffer = io.BytesIO()
+        photo(name).save(buffer, "JPEG", quality=90)
+        images.append({"base64": base64.b64encode(buffer.getvalue()).decode(),
+                       "name": f"{name}.jpg", "tags": ["added"], "split": "train"})
+    images.append({"base64": base64.b64encode(b"\xff\xd8\xff not a jpeg").decode(),
+                   "name": "broken.jpg"})
+    answer = twin.api("POST", f"/v1/datasets/{dataset}/images", {"images": images}, key=key)
+    assert answer.status == 202, answer.body
+    added = answer.json()
+    assert (added["pending"], [i["status"] for i in added["images"]]) == (3, ["pending"] * 3)
+    status = twin.api("GET", f"/v1/datasets/{dataset}", key=key).json()
+    assert (status["status"], status["images"]["pending"]) == ("INDEXING", 3)
+
+    twin.poller.drain()  # the API put one index job on the ingest queue
+    final = {
+        i["name"]: twin.api("GET", f"/v1/images/{i['id']}", key=key).json()
+        for i in added["images"]
+    }
+    assert {n: i["status"] for n, i in final.items()} == {
+        "coffee.jpg": "indexed", "rocket.jpg": "indexed", "broken.jpg": "failed"
+    }
+    assert final["broken.jpg"]["error"]
+    assert final["coffee.jpg"]["tags"] == ["added"] and final["coffee.jpg"]["split"] == "train"
+    status = twin.api("GET", f"/v1/datasets/{dataset}", key=key).json()
+    assert (status["status"], status["images"]["indexed"]) == ("READY", 2)
+    found = _search_in(twin, key, "api-added", prompt="a cup of coffee", limit=1)
+    assert found[0]["name"] == "coffee.jpg"
+
+
+def _search_in(twin: Twin, key: str, dataset: str, **body: Any) -> list[dict[str, Any]]:
+    answer = twin.api("POST", "/v1/search", {"in_dataset": dataset, **body}, key=key)
+    assert answer.status == 200, answer.body
+    results: list[dict[str, Any]] = answer.json()["results"]
+    return results

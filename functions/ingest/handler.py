@@ -1,10 +1,11 @@
 """Lambda ``ingest``: SQS batches of S3 object events in, images indexed or removed.
 
-Thin: each SQS record's body goes to :func:`pixdex.event_ingest.handle_s3_message` (the
-library does parsing, ordering, ingest and removal). Powertools reports the records that
-raised as ``batchItemFailures``, so only those are retried (then dead-lettered); the
-others are deleted from the queue. A batch in which every record failed is reported the
-same way, not raised, so one poison message never fails its neighbours' retries.
+Thin: each SQS record's body goes to :func:`pixdex.event_ingest.handle_queue_message` (the
+library does parsing, ordering, ingest and removal, and indexes images the API added).
+Powertools reports the records that raised as ``batchItemFailures``, so only those are
+retried (then dead-lettered); the others are deleted from the queue. A batch in which
+every record failed is reported the same way, not raised, so one poison message never
+fails its neighbours' retries.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pixdex.db_secret import lambda_settings
-from pixdex.event_ingest import MessageOutcome, handle_s3_message
+from pixdex.event_ingest import MessageOutcome, handle_queue_message
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -30,7 +31,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> MessageOutcome:
     try:
-        outcome = handle_s3_message(record.body, lambda_settings())
+        outcome = handle_queue_message(record.body, lambda_settings())
     except Exception:
         # The batch reports only the message id; without this line the reason a message is
         # retried (and finally dead-lettered) would appear nowhere.

@@ -78,7 +78,12 @@ class PixdexStack(Stack):
             "Api",
             defaults=replace(
                 with_embedder,
-                environment={**with_embedder.environment, **self.database.read_environment},
+                environment={
+                    **with_embedder.environment,
+                    **self.database.read_environment,
+                    # Images added through the API are indexed by the ingest function.
+                    "PIXDEX_INDEX_QUEUE_URL": self.storage.queue.queue_url,
+                },
             ),
             blob_root=f"s3://{uploads.bucket_name}/uploads",
         )
@@ -112,6 +117,8 @@ class PixdexStack(Stack):
         api_fn.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[uploads.bucket_arn])
         )
+        # Index jobs for images added through the API go on the ingest queue.
+        self.storage.queue.grant_send_messages(api_fn)
 
         self.alarms = Alarms(
             self,

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     require_api_keys: bool = True
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_images_per_request: int = Field(default=128, ge=1, le=1024)
+    # Images added through the API are indexed after the answer: with this SQS queue by
+    # the ingest function (AWS), without it by the serving process's background indexer.
+    index_queue_url: str | None = None
     # Originals stored in S3 are served by a redirect to a presigned URL valid this long.
     presigned_url_seconds: int = Field(default=300, ge=10, le=3600)
     # Images added by URL may come from private / loopback addresses (a self-hosted service

@@ -1,5 +1,9 @@
 """Apply S3 object events to the index: what the ``ingest`` Lambda does per SQS message.
 
+The queue also carries the API's index jobs (images added through the API, stored and
+``pending``; see :mod:`pixdex.service.indexing`): :func:`handle_queue_message` tells the
+two apart.
+
 For each object event in a message (see :mod:`pixdex.s3_events` for parsing and the key
 layout), under a per-object lock:
 
@@ -20,22 +24,31 @@ retries. Objects outside any dataset (bucket root, folder markers) are ignored.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
-from pixdex.errors import NotFoundError
+from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.ingest import IngestItem, ingest
 from pixdex.removal import remove
 from pixdex.s3_events import S3ObjectEvent, dataset_and_folder, parse_s3_message
+from pixdex.service.indexing import JOB_KEY, IndexJob, index_pending, is_index_job
 from pixdex.storage import ingest_events
 from pixdex.storage.connection import connect
 
-__all__ = ["MessageOutcome", "ObjectOutcome", "apply_object_event", "handle_s3_message"]
+__all__ = [
+    "AddedOutcome",
+    "MessageOutcome",
+    "ObjectOutcome",
+    "apply_object_event",
+    "handle_queue_message",
+    "handle_s3_message",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +69,38 @@ class ObjectOutcome(BaseModel):
     reason: str | None = None
 
 
+class AddedOutcome(BaseModel):
+    """What indexing images added through the API did (a redelivery finds none pending)."""
+
+    dataset_id: UUID
+    indexed: int
+    failed: int
+    skipped: int
+
+
 class MessageOutcome(BaseModel):
     test_event: bool = False
     objects: list[ObjectOutcome] = Field(default_factory=list)
+    added: AddedOutcome | None = None
+
+
+def handle_queue_message(body: str, settings: Settings) -> MessageOutcome:
+    """One message of the ingest queue: S3 object events, or images the API added."""
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        raw = None  # parse_s3_message says what is wrong with it
+    if is_index_job(raw):
+        try:
+            job = IndexJob.model_validate(raw[JOB_KEY])
+        except ValidationError as exc:
+            raise InvalidInputError(f"malformed index job: {exc.errors()[0]['msg']}",
+                                    field="body") from exc
+        report = index_pending(settings, job)
+        added = AddedOutcome(dataset_id=job.dataset_id, indexed=report.indexed,
+                             failed=report.failed, skipped=report.skipped)
+        return MessageOutcome(added=added)
+    return handle_s3_message(body, settings)
 
 
 def handle_s3_message(body: str, settings: Settings) -> MessageOutcome:

@@ -234,6 +234,7 @@ def running_twin(
             "PIXDEX_DATABASE_READ_HOST": read_endpoint.host,
             "PIXDEX_AWS_REGION": REGION,
             "PIXDEX_BLOB_ROOT": f"s3://{UPLOADS_BUCKET}/uploads",
+            "PIXDEX_INDEX_QUEUE_URL": queue_url,
         }
         functions: dict[str, LambdaFunction] = {}
         for name, config in shape.functions.items():

@@ -1,6 +1,7 @@
 """Adding images to a dataset: JSON (base64 or URLs) or multipart file uploads.
 
-Indexing happens inside the request: statuses in the answer are final.
+202: the images are stored and ``pending``; they are indexed after the answer
+(:mod:`pixdex.service.indexing`), so no call waits on the model.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ TAGS = ["images"]
 
 
 @router.post(
-    "/v1/datasets/<dataset_id>/images", tags=TAGS,
-    summary="Add images by base64 or URL (up to 128 per call), indexed before the answer",
-    responses=responses("One {id, status} per image, in order", 403, 404, 413, 415),
+    "/v1/datasets/<dataset_id>/images", tags=TAGS, status_code=202,
+    summary="Add images by base64 or URL (up to 128 per call); indexed after the answer",
+    responses=responses(
+        "One {id, status} per image, in order; pending ones are indexed next",
+        403, 404, 413, 415, status=202,
+    ),
 )
 def add_images(dataset_id: UUID, body: AddImages, caller: Caller) -> AddedImages:
     return uploads.add_images(settings(), caller.workspace, dataset_id, body.images)
@@ -40,9 +44,12 @@ def _json_form(text: str | None, field: str) -> Any:
 
 
 @router.post(
-    "/v1/datasets/<dataset_id>/images/upload", tags=TAGS,
+    "/v1/datasets/<dataset_id>/images/upload", tags=TAGS, status_code=202,
     summary="Upload image files (multipart/form-data, field 'file', repeatable)",
-    responses=responses("One {id, status} per file, in order", 403, 404, 413, 415),
+    responses=responses(
+        "One {id, status} per file, in order; pending ones are indexed next",
+        403, 404, 413, 415, status=202,
+    ),
 )
 def upload_images(
     dataset_id: UUID,

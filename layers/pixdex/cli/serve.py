@@ -32,6 +32,7 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
 
     from pixdex.errors import InvalidInputError
     from pixdex.inference import get_model
+    from pixdex.service.indexing import resume_waiting
     from pixdex.storage.connection import connect
 
     if not 0 < args.port < 65536:
@@ -53,6 +54,9 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
     get_model(settings.model, settings)
     with connect(settings) as conn:
         conn.execute("SELECT 1")
+    resumed = resume_waiting(settings)
+    if resumed:
+        print(f"indexing {resumed} images added before the last stop", file=sys.stderr)
     return settings
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,29 +86,39 @@ class Client:
     # --- images ------------------------------------------------------------------------
 
     def add_images(
-        self, dataset_id: UUID | str, images: Sequence[NewImage | dict[str, Any]]
+        self, dataset_id: UUID | str, images: Sequence[NewImage | dict[str, Any]], *,
+        wait: bool = True, timeout: float = 600,
     ) -> AddedImages:
-        """Add images given as base64 or URL (``NewImage`` or dicts), at most 128 a call."""
+        """Add images given as base64 or URL (``NewImage`` or dicts), at most 128 a call.
+
+        The server answers once the images are stored (``pending``); with ``wait`` this
+        returns when each is ``indexed`` or ``failed`` (``TimeoutError`` after ``timeout``).
+        """
         body = {"images": [
             i.model_dump(exclude_none=True) if isinstance(i, NewImage) else i for i in images
         ]}
-        return AddedImages.model_validate(
+        added = AddedImages.model_validate(
             self._http.json("POST", f"/v1/datasets/{dataset_id}/images", json_body=body)
         )
+        return self.wait_until_indexed(added, timeout=timeout) if wait else added
 
     def add_urls(
         self, dataset_id: UUID | str, urls: Sequence[str], *, meta: ImageMeta | None = None,
-        batch_size: int = 32, progress: bool = True,
+        batch_size: int = 32, progress: bool = True, wait: bool = True, timeout: float = 600,
     ) -> AddedImages:
         extra = (meta or ImageMeta()).model_dump(exclude_none=True)
-        return self._batched(
+        added = self._batched(
             list(urls), batch_size, progress,
-            lambda chunk: self.add_images(dataset_id, [{"url": u, **extra} for u in chunk]),
+            lambda chunk: self.add_images(
+                dataset_id, [{"url": u, **extra} for u in chunk], wait=False
+            ),
         )
+        return self.wait_until_indexed(added, timeout=timeout) if wait else added
 
     def add_paths(
         self, dataset_id: UUID | str, paths: Sequence[str | Path], *,
         meta: ImageMeta | None = None, batch_size: int = 16, progress: bool = True,
+        wait: bool = True, timeout: float = 600,
     ) -> AddedImages:
         """Upload files (directories recursively, hidden entries skipped) in batches."""
         meta = meta or ImageMeta()
@@ -127,7 +138,32 @@ class Client:
             )
             return AddedImages.model_validate_json(data)
 
-        return self._batched(_files(paths), batch_size, progress, send)
+        added = self._batched(_files(paths), batch_size, progress, send)
+        return self.wait_until_indexed(added, timeout=timeout) if wait else added
+
+    def wait_until_indexed(self, added: AddedImages, *, timeout: float = 600) -> AddedImages:
+        """``added`` with every ``pending`` image followed to ``indexed`` or ``failed``."""
+        deadline = time.monotonic() + timeout
+        images = list(added.images)
+        delay = 0.1
+        while True:
+            waiting = [n for n, a in enumerate(images) if a.status == "pending" and a.id]
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(waiting)} images still pending after {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            for n in waiting:
+                now = self.image(images[n].id)  # type: ignore[arg-type]
+                images[n] = images[n].model_copy(update={"status": now.status,
+                                                         "error": now.error})
+        return AddedImages(
+            pending=sum(a.status == "pending" for a in images),
+            indexed=sum(a.status == "indexed" for a in images),
+            failed=sum(a.status == "failed" for a in images),
+            images=images,
+        )
 
     @staticmethod
     def _batched(items: list[Any], size: int, progress: bool, send: Any) -> AddedImages:
@@ -139,6 +175,7 @@ class Client:
             for start in range(0, len(items), step):
                 chunk = items[start : start + step]
                 done: AddedImages = send(chunk)
+                total.pending += done.pending
                 total.indexed += done.indexed
                 total.failed += done.failed
                 total.images.extend(done.images)

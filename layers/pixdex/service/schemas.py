@@ -118,8 +118,10 @@ class AddedImage(BaseModel):
 
 
 class AddedImages(BaseModel):
-    """Indexing is synchronous: every status is final when the response arrives."""
+    """What a call to add images did. ``pending`` images are indexed after the answer:
+    follow them with ``GET /v1/images/{id}`` (or the dataset's counts)."""
 
+    pending: int = 0
     indexed: int
     failed: int
     images: list[AddedImage]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 import numpy as np
@@ -66,9 +67,9 @@ def _query_vector(settings: Settings, workspace: str, request: SearchRequest) ->
     return anchors.anchor_vector(settings, workspace, anchor_id, request.bounding_box, "image")
 
 
-def _dataset_name(settings: Settings, workspace: str, request: SearchRequest) -> str | None:
+def _dataset_scope(settings: Settings, workspace: str, request: SearchRequest) -> _Scope:
     if request.in_dataset is None:
-        return None
+        return _Scope(None)
     with connect(settings, readonly=True) as conn:
         try:
             dataset = resolve_dataset(conn, workspace, request.in_dataset)
@@ -85,7 +86,21 @@ def _dataset_name(settings: Settings, workspace: str, request: SearchRequest) ->
         )
         raise ConflictError(f"dataset {dataset.name!r} cannot be searched yet: {why}",
                             field="in_dataset")
-    return dataset.name
+    return _Scope(dataset.name, still_indexing=bool(pending))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    dataset: str | None
+    still_indexing: bool = False
+
+    def warnings(self) -> list[str]:
+        if not self.still_indexing:
+            return []
+        return [
+            f"dataset {self.dataset!r} is still indexing: these results cover the images "
+            "indexed so far; search again when its status is READY for all of them"
+        ]
 
 
 def run_search(settings: Settings, workspace: str, request: SearchRequest) -> SearchResponse:
@@ -94,8 +109,9 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
             "negative_prompt needs a prompt: say what to find as well", field="negative_prompt"
         )
     vector = _query_vector(settings, workspace, request)
+    scope = _dataset_scope(settings, workspace, request)
     query = SearchQuery(
-        dataset=_dataset_name(settings, workspace, request),
+        dataset=scope.dataset,
         workspace=workspace,
         model=request.model,
         like_vector=vector,
@@ -143,7 +159,7 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
             result.cluster = cluster_of[result.id]
     return SearchResponse(
         offset=page.offset, total=page.total, exact=page.exact, results=results,
-        warnings=page.warnings, clusters=grouped,
+        warnings=[*scope.warnings(), *page.warnings], clusters=grouped,
     )
 
 

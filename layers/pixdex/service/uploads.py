@@ -1,11 +1,12 @@
 """Adding images through the API: JSON (base64 or URL, up to 128 per call) or multipart.
 
 Every image's bytes are obtained first (decoded or fetched); if any cannot be, the call
-fails with nothing stored. The bytes are then written to the blob store, ``pending`` rows
-are created (so the dataset reads INDEXING meanwhile) and :func:`pixdex.ingest.ingest`
-indexes them before the call returns: statuses in the response are final (``indexed`` or
-``failed`` with the reason, e.g. a corrupt file). Adding the same bytes under the same name
-again returns the same image id; its tags and metadata become the new ones.
+fails with nothing stored. The bytes are then written to the blob store and ``pending``
+rows created with the user's metadata (the dataset reads INDEXING meanwhile); the answer
+(202) gives each image's id and status, and :mod:`pixdex.service.indexing` indexes them
+afterwards: each becomes ``indexed``, or ``failed`` with the reason (e.g. a corrupt file).
+Adding the same bytes under the same name again returns the same image id; its tags and
+metadata become the new ones at once.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, PayloadTooLargeError
 from pixdex.imaging import sniff_format
-from pixdex.ingest import IngestItem, ingest
 from pixdex.models import ImageMetadata
-from pixdex.service import blobs
+from pixdex.service import blobs, indexing
 from pixdex.service.fetch import fetch_url
+from pixdex.service.indexing import IndexJob
 from pixdex.service.inputs import decode_base64
 from pixdex.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
 from pixdex.sources import normalise_folder
-from pixdex.storage import catalog, images
+from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
+from pixdex.storage.pending import PendingRow
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
                "TIFF": "tiff", "HEIF": "heic", "AVIF": "avif"}
@@ -126,51 +128,31 @@ def _metadata(meta: ImageMeta) -> ImageMetadata:
 def store_and_index(
     settings: Settings, workspace: str, dataset_id: UUID, uploads: Sequence[Upload]
 ) -> AddedImages:
+    """Store the bytes and ``pending`` rows, hand the new ones to the indexer, answer."""
     with connect(settings) as conn:
         dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
-    items: list[IngestItem] = []
+    rows: list[PendingRow] = []
     for upload in uploads:
         sha256 = hashlib.sha256(upload.data).hexdigest()
         key = blobs.upload_key(dataset.id, sha256, _name(upload, sha256))
         target: BlobRef = blobs.ref(settings, key)
         folder = normalise_folder(upload.meta.folder or "/")
-        items.append(IngestItem(target, folder, _metadata(upload.meta)))
         store_for(target).put(target, upload.data)
+        rows.append(PendingRow(target.uri, key.rsplit("/", 1)[-1], folder, _metadata(upload.meta)))
     with connect(settings) as conn:
-        ids = images.insert_pending(
-            conn, dataset.id,
-            [(i.ref.uri, i.ref.key.rsplit("/", 1)[-1], i.folder) for i in items],
-        )
-    try:
-        report = ingest(items, dataset.name, workspace=workspace, settings=settings)
-    except BaseException:
-        with connect(settings) as conn:
-            images.fail_pending(conn, list(ids.values()), "indexing was interrupted; add again")
-        raise
-    by_uri = {entry.path: entry for entry in report.images}
-    added: list[AddedImage] = []
-    with connect(settings) as conn:
-        for item in items:
-            entry = by_uri[item.ref.uri]
-            if entry.status == "skipped":  # same bytes, same name: keep the id, new metadata
-                images.update_record(conn, workspace, ids[item.ref.uri], _changes(item))
-            failed = entry.status == "failed"
-            added.append(AddedImage(
-                id=entry.id or ids[item.ref.uri], name=item.ref.key.rsplit("/", 1)[-1],
-                status="failed" if failed else "indexed", error=entry.error,
-            ))
+        found = pending.insert_pending(conn, dataset.id, rows)
+    added = [
+        AddedImage(id=found[row.storage_key][0], name=row.name,
+                   status=found[row.storage_key][1].value)
+        for row in rows
+    ]
+    waiting = list(dict.fromkeys(a.id for a in added if a.status == "pending" and a.id))
+    if waiting:
+        indexing.submit(settings, IndexJob(workspace=workspace, dataset_id=dataset.id,
+                                           image_ids=waiting))
     return AddedImages(
+        pending=sum(a.status == "pending" for a in added),
         indexed=sum(a.status == "indexed" for a in added),
         failed=sum(a.status == "failed" for a in added),
         images=added,
     )
-
-
-def _changes(item: IngestItem) -> dict[str, object]:
-    meta = item.meta
-    return {
-        "user_tags": meta.user_tags, "metadata": meta.metadata,
-        "annotation_classes": meta.annotation_classes, "split": meta.split,
-        "batch_id": meta.batch_id, "annotation_job_id": meta.annotation_job_id,
-        "folder": item.folder,
-    }

@@ -227,37 +227,6 @@ def refresh_statistics(conn: Conn) -> None:
 # --- HTTP API: uploads, listing, editing -------------------------------------------------
 
 
-def insert_pending(
-    conn: Conn, dataset_id: UUID, rows: Sequence[tuple[str, str, str]]
-) -> dict[str, UUID]:
-    """Create ``pending`` rows for ``(storage_key, name, folder)``; return key -> id.
-
-    A key that already has a row keeps it (and its status): ingest then updates it in
-    place, so the id handed out here is the image's id for good.
-    """
-    ids: dict[str, UUID] = {}
-    with conn.transaction(), conn.cursor() as cur:
-        for key, name, folder in rows:
-            row = cur.execute(
-                "INSERT INTO images (dataset_id, storage_key, name, folder, status)"
-                " VALUES (%s, %s, %s, %s, 'pending') ON CONFLICT (dataset_id, storage_key)"
-                " DO UPDATE SET storage_key = EXCLUDED.storage_key RETURNING id",
-                (dataset_id, key, name, folder),
-            ).fetchone()
-            assert row is not None
-            ids[key] = UUID(str(row["id"]))
-    return ids
-
-
-def fail_pending(conn: Conn, ids: Sequence[UUID], error: str) -> None:
-    """Rows still ``pending`` after an aborted ingest become ``failed`` with the reason."""
-    conn.execute(
-        "UPDATE images SET status = 'failed', error = %s, updated_at = now()"
-        " WHERE id = ANY(%s) AND status = 'pending'",
-        (error, list(ids)),
-    )
-
-
 def records_by_ids(conn: Conn, workspace: str, ids: Sequence[UUID]) -> dict[UUID, ImageRecord]:
     rows = conn.execute(
         f"SELECT {_RECORD_COLUMNS} FROM images i JOIN datasets d ON d.id = i.dataset_id"
