@@ -37,7 +37,15 @@ class _Site(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 time.sleep(0.2)
             return
-        if self.path == "/missing":
+        if self.path == "/slow-headers":  # the status line, then a header byte at a time
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for byte in b"X-Slow: " + b"y" * 1000:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+            return
+        if self.path == "/missing" or (self.path.endswith(".jpg") and "%" not in self.path
+                                        and "caf" in self.path):
             self.send_error(404)
             return
         self.send_response(200)
@@ -136,13 +144,25 @@ def test_failures_do_not_tell_what_is_behind_the_url(site: int) -> None:
     assert not any(s in messages[0] for s in ("404", "refused", "10.9", "169.254"))
 
 
-def test_a_dripping_server_is_cut_off_at_the_deadline(site: int) -> None:
+@pytest.mark.parametrize("path", ["/drip", "/slow-headers"])
+def test_a_dripping_server_is_cut_off_at_the_deadline(site: int, path: str) -> None:
+    """A byte every 0.2 s never trips a per-read timeout: only the whole-fetch deadline
+    (the watchdog, for headers) ends it."""
     _, resolve = _resolver(["127.0.0.1"])
     started = time.monotonic()
-    with pytest.raises(InvalidInputError):
-        fetch_url(f"http://slow.example:{site}/drip", max_bytes=10_000, field="url",
+    with pytest.raises(InvalidInputError, match="did not deliver the file within 2 s"):
+        fetch_url(f"http://slow.example:{site}{path}", max_bytes=10_000, field="url",
                   resolver=resolve, timeout=1.5)
     assert time.monotonic() - started < 4
+
+
+def test_urls_with_odd_parts_get_answers_not_crashes(site: int) -> None:
+    _, resolve = _resolver(["127.0.0.1"])
+    # A non-ASCII path goes out percent-encoded (the server sees /caf%C3%A9.jpg).
+    assert fetch_url(f"http://files.example:{site}/café.jpg", max_bytes=1024, field="url",
+                     resolver=resolve) == IMAGE
+    with pytest.raises(InvalidInputError, match="port"):
+        fetch_url("http://1.2.3.4:99999/x.jpg", max_bytes=1024, field="url", resolver=resolve)
 
 
 def test_the_byte_limit_holds(site: int) -> None:

@@ -5,20 +5,24 @@ Real PostgreSQL, the real model, real files."""
 from __future__ import annotations
 
 import io
+import socket
 import time
 from uuid import UUID
 
 import pytest
 from PIL import Image
 
-from pixdex.blobs import store_for
+from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError
+from pixdex.errors import InvalidInputError, NotFoundError, PixdexError
 from pixdex.event_ingest import handle_queue_message
+from pixdex.ingest import IngestItem, ingest
 from pixdex.models import ImageMetadata
 from pixdex.service import blobs, indexing
 from pixdex.service.datasets import create_dataset
+from pixdex.service.images import delete_image, update_image
 from pixdex.service.indexing import IndexJob
+from pixdex.service.schemas import ImagePatch
 from pixdex.storage import pending
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_image
@@ -95,3 +99,66 @@ def test_an_index_job_from_the_queue_indexes_only_what_is_still_pending(
 def test_a_malformed_index_job_is_bad_input(settings: Settings, body: str) -> None:
     with pytest.raises(InvalidInputError, match="malformed index job"):
         handle_queue_message(body, settings)
+
+
+def test_an_image_deleted_or_retagged_while_pending_stays_as_the_user_left_it(
+    settings: Settings, dataset_name: str, photos: dict[str, Image.Image]
+) -> None:
+    dataset = create_dataset(settings, settings.workspace, dataset_name)
+    ids = _stored_pending(settings, dataset.id, {
+        "rocket.jpg": _jpeg(photos["rocket"]), "camera.jpg": _jpeg(photos["camera"]),
+    })
+    delete_image(settings, settings.workspace, ids["rocket.jpg"])
+    update_image(settings, settings.workspace, ids["camera.jpg"], ImagePatch(tags=["new"]))
+    report = indexing.index_pending(settings, IndexJob(
+        workspace=settings.workspace, dataset_id=dataset.id, image_ids=list(ids.values())
+    ))
+    assert (report.indexed, report.skipped) == (1, 0)  # the deleted one is not even read
+    with connect(settings) as conn:
+        with pytest.raises(NotFoundError):
+            get_image(conn, settings.workspace, ids["rocket.jpg"])  # not resurrected
+        camera = get_image(conn, settings.workspace, ids["camera.jpg"])
+    assert (camera.status.value, camera.user_tags) == ("indexed", ["new"])
+
+
+def test_a_row_done_meanwhile_is_not_written_twice(
+    settings: Settings, dataset_name: str, photos: dict[str, Image.Image]
+) -> None:
+    dataset = create_dataset(settings, settings.workspace, dataset_name)
+    ids = _stored_pending(settings, dataset.id, {"coins.jpg": _jpeg(photos["coins"])})
+    with connect(settings) as conn:
+        rows = pending.pending_rows(conn, dataset.id, list(ids.values()))
+    items = [IngestItem(BlobRef.parse(r.storage_key), r.folder, r.meta, pending_only=True)
+             for r in rows]
+    first = ingest(items, dataset.name, settings=settings)
+    second = ingest(items, dataset.name, settings=settings)  # e.g. two deliveries racing
+    assert first.indexed == 1
+    assert second.indexed == 0 and second.skipped == 1
+
+
+def test_an_index_job_failing_on_its_last_delivery_marks_its_images_failed(
+    settings: Settings, dataset_name: str, photos: dict[str, Image.Image]
+) -> None:
+    """Not pending forever behind a dead-lettered message: the endpoint here is a closed
+    port, so indexing raises on every delivery."""
+    dataset = create_dataset(settings, settings.workspace, dataset_name)
+    ids = _stored_pending(settings, dataset.id, {"astronaut.jpg": _jpeg(photos["astronaut"])})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    remote = settings.model_copy(update={
+        "embedder": "http", "embedder_url": f"http://127.0.0.1:{closed}",
+        "index_max_receives": 3,
+    })
+    job = IndexJob(workspace=settings.workspace, dataset_id=dataset.id,
+                   image_ids=list(ids.values()))
+    for receive in (1, 2):
+        with pytest.raises(PixdexError):
+            handle_queue_message(job.body(), remote, receive_count=receive)
+        assert _wait(settings, list(ids.values()), timeout=0) == {ids["astronaut.jpg"]: "pending"}
+    with pytest.raises(PixdexError):
+        handle_queue_message(job.body(), remote, receive_count=3)
+    with connect(settings) as conn:
+        image = get_image(conn, settings.workspace, ids["astronaut.jpg"])
+    assert image.status.value == "failed" and image.error
+    assert image.error.startswith("indexing failed 3 times")

@@ -364,6 +364,17 @@ def test_least_privilege(synthesis: Synthesis) -> None:
     writes = [s for s in api if "s3:PutObject" in s["Action"]]
     assert len(writes) == 1
     assert writes[0]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [uploads, "Arn"]}, "/*"]]}
+    # Ingest indexes what the API uploaded (index jobs), so it reads that bucket too: the
+    # twin cannot show this (moto checks no IAM), the template can.
+    images, _ = only(synthesis, "AWS::S3::Bucket", "StorageImages")
+    for statements in (api, ingest):
+        readable = [r for s in statements if "s3:GetObject" in s["Action"]
+                    for r in (s["Resource"] if isinstance(s["Resource"], list)
+                              else [s["Resource"]])]
+        assert sorted(json.dumps(r) for r in readable) == sorted(
+            json.dumps({"Fn::Join": ["", [{"Fn::GetAtt": [b, "Arn"]}, "/*"]]})
+            for b in (images, uploads)
+        )
     # The API may put index jobs on the ingest queue, and only the ingest function reads it.
     queue, _ = only(synthesis, "AWS::SQS::Queue", "StorageObjectEvents")
     sends = [s for s in api if "sqs:SendMessage" in s["Action"]]

@@ -31,7 +31,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> MessageOutcome:
     try:
-        outcome = handle_queue_message(record.body, lambda_settings())
+        outcome = handle_queue_message(
+            record.body,
+            lambda_settings(),
+            receive_count=int(record.attributes.approximate_receive_count),
+        )
     except Exception:
         # The batch reports only the message id; without this line the reason a message is
         # retried (and finally dead-lettered) would appear nowhere.

@@ -35,6 +35,8 @@ class IngestFunction(Construct):
             defaults=defaults,
             timeout=Duration.seconds(config.ingest_timeout_seconds),
             memory_mb=config.ingest_memory_mb,
+            # The last delivery of an index job marks its images failed (not pending forever).
+            environment={"PIXDEX_INDEX_MAX_RECEIVES": str(config.dlq_max_receive_count)},
         )
         self.event_source = sources.SqsEventSource(
             queue,

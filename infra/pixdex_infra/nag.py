@@ -82,8 +82,14 @@ def acknowledge_findings(stack: PixdexStack) -> None:
     acknowledge(
         stack.api.function,
         any_upload,
-        "The uploads bucket belongs to the API alone: it stores, reads and deletes the "
-        "images sent through the API there, under keys it generates per upload.",
+        "The uploads bucket belongs to the API: it stores, reads and deletes the images "
+        "sent through the API there, under keys it generates per upload.",
+    )
+    acknowledge(
+        stack.ingest.function,
+        any_upload,
+        "The ingest function indexes the images the API stored (index jobs on its queue), "
+        "by generated key: GetObject on the uploads bucket's objects only, no writes.",
     )
     acknowledge(
         stack.api.api,

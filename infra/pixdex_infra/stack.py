@@ -96,26 +96,27 @@ class PixdexStack(Stack):
             self.database.grant_connect(function)
         for function in (api_fn, ingest_fn):
             self.embedder.grant_invoke(function)
-            # Exact actions rather than grant_read's GetObject*/List*/GetBucket*.
-            function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:GetObjectVersion"],
-                    resources=[bucket.arn_for_objects("*")],
+            # Both read both buckets: ingest indexes the API's uploads too (index jobs).
+            for readable in (bucket, uploads):
+                # Exact actions rather than grant_read's GetObject*/List*/GetBucket*.
+                function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["s3:GetObject", "s3:GetObjectVersion"],
+                        resources=[readable.arn_for_objects("*")],
+                    )
                 )
-            )
-            # Without ListBucket a missing key reads as 403 instead of 404.
-            function.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
-            )
+                # Without ListBucket a missing key reads as 403 instead of 404.
+                function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["s3:ListBucket"], resources=[readable.bucket_arn]
+                    )
+                )
         # The API stores (and deletes) images in its own bucket, never in the team's.
         api_fn.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+                actions=["s3:PutObject", "s3:DeleteObject"],
                 resources=[uploads.arn_for_objects("*")],
             )
-        )
-        api_fn.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[uploads.bucket_arn])
         )
         # Index jobs for images added through the API go on the ingest queue.
         self.storage.queue.grant_send_messages(api_fn)

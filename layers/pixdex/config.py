@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Images added through the API are indexed after the answer: with this SQS queue by
     # the ingest function (AWS), without it by the serving process's background indexer.
     index_queue_url: str | None = None
+    # The queue's maxReceiveCount (the ingest function): on an index job's last delivery
+    # its images are marked failed with the reason instead of waiting in the DLQ forever.
+    index_max_receives: int | None = Field(default=None, ge=1, le=1000)
     # Originals stored in S3 are served by a redirect to a presigned URL valid this long.
     presigned_url_seconds: int = Field(default=300, ge=10, le=3600)
     # Images added by URL may come from private / loopback addresses (a self-hosted service

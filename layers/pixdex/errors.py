@@ -82,3 +82,10 @@ class ModelCapabilityError(PixdexError):
 class DatabaseUnavailableError(PixdexError):
     code = "database_unavailable"
     http_status = 503
+
+
+class ServiceUnavailableError(PixdexError):
+    """A service pixdex depends on (the indexing queue) did not take the request."""
+
+    code = "service_unavailable"
+    http_status = 503

@@ -37,7 +37,7 @@ from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.ingest import IngestItem, ingest
 from pixdex.removal import remove
 from pixdex.s3_events import S3ObjectEvent, dataset_and_folder, parse_s3_message
-from pixdex.service.indexing import JOB_KEY, IndexJob, index_pending, is_index_job
+from pixdex.service.indexing import JOB_KEY, IndexJob, fail_job, index_pending, is_index_job
 from pixdex.storage import ingest_events
 from pixdex.storage.connection import connect
 
@@ -84,8 +84,15 @@ class MessageOutcome(BaseModel):
     added: AddedOutcome | None = None
 
 
-def handle_queue_message(body: str, settings: Settings) -> MessageOutcome:
-    """One message of the ingest queue: S3 object events, or images the API added."""
+def handle_queue_message(
+    body: str, settings: Settings, *, receive_count: int = 1
+) -> MessageOutcome:
+    """One message of the ingest queue: S3 object events, or images the API added.
+
+    ``receive_count``: SQS's ApproximateReceiveCount. An index job failing on its last
+    delivery (``settings.index_max_receives``) marks its images failed with the reason
+    before the message goes to the dead-letter queue.
+    """
     try:
         raw = json.loads(body)
     except (json.JSONDecodeError, TypeError):
@@ -96,7 +103,14 @@ def handle_queue_message(body: str, settings: Settings) -> MessageOutcome:
         except ValidationError as exc:
             raise InvalidInputError(f"malformed index job: {exc.errors()[0]['msg']}",
                                     field="body") from exc
-        report = index_pending(settings, job)
+        try:
+            report = index_pending(settings, job)
+        except Exception as exc:
+            last = settings.index_max_receives
+            if last is not None and receive_count >= last:
+                reason = getattr(exc, "message", None) or type(exc).__name__
+                fail_job(settings, job, f"indexing failed {receive_count} times: {reason}")
+            raise
         added = AddedOutcome(dataset_id=job.dataset_id, indexed=report.indexed,
                              failed=report.failed, skipped=report.skipped)
         return MessageOutcome(added=added)

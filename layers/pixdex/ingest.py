@@ -66,6 +66,8 @@ class IngestItem:
     folder: str = "/"
     meta: ImageMetadata = field(default_factory=ImageMetadata)
     display: str | None = None  # what reports call it (a local path); defaults to the URI
+    # An image the API added: complete its pending row, never (re)create one.
+    pending_only: bool = False
 
     @property
     def label(self) -> str:
@@ -185,6 +187,7 @@ def _load_one(
         byte_size=None,
         status=ImageStatus.FAILED,
         meta=item.meta,
+        pending_only=item.pending_only,
     )
     try:
         data = store_for(item.ref).get(item.ref, max_bytes=settings.max_file_bytes)
@@ -312,6 +315,13 @@ class _BatchWriter:
                 self._error = exc
                 continue
             for loaded, image_id in zip(batch, ids, strict=True):
+                if image_id is None:  # its pending row was deleted or done meanwhile
+                    self._report.skipped += 1
+                    self._report.images.append(
+                        IndexedFile(path=loaded.item.label, id=None, status="skipped",
+                                    error="no longer pending (deleted or indexed meanwhile)")
+                    )
+                    continue
                 failed = loaded.write.status is ImageStatus.FAILED
                 self._report.images.append(
                     IndexedFile(

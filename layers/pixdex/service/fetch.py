@@ -27,7 +27,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from dataclasses import dataclass
+from urllib.parse import quote, urljoin, urlsplit
 
 from pixdex.errors import InvalidInputError, PayloadTooLargeError
 
@@ -38,6 +39,8 @@ _CHUNK = 256 * 1024
 _MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Characters a URL may carry as they are; anything else (non-ASCII) is percent-encoded.
+_URL_SAFE = "/%:@!$&'()*+,;=-._~?#[]"
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -88,27 +91,43 @@ def _literal(host: str) -> Address | None:
         return None
 
 
-def _resolve(url: str, field: str, allow_private: bool, resolver: Resolver) -> tuple[str, str]:
-    """(host name, the one checked address to connect to) for ``url``."""
+@dataclass(frozen=True)
+class _Target:
+    host: str
+    port: int
+    address: str  # the checked address the connection goes to
+    https: bool
+    path: str  # path and query, percent-encoded
+
+
+def _resolve(url: str, field: str, allow_private: bool, resolver: Resolver) -> _Target:
+    """Where ``url`` leads, checked: its host resolved once, to a fetchable address."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInputError(
             f"{field} must be an http:// or https:// URL, got {url[:100]!r}", field=field
         )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidInputError(f"{field}: the URL's port is not 1-65535", field=field) from None
     host = parts.hostname
     literal = _literal(host)
     if literal is not None:
         candidates: list[Address] = [literal]
     else:
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
             candidates = [ipaddress.ip_address(a) for a in resolver(host, port)]
         except (OSError, UnicodeError, ValueError):
             raise _refused(field) from None
     # Every answer must pass: a name may not mix a public address with a private one.
     if not candidates or not all(_allowed(a, allow_private) for a in candidates):
         raise _refused(field)
-    return host, str(_embedded_ipv4(candidates[0]))
+    # Non-ASCII paths (café.jpg) are sent percent-encoded, as a browser would.
+    path = quote(parts.path or "/", safe=_URL_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_URL_SAFE)
+    return _Target(host, port, str(_embedded_ipv4(candidates[0])), parts.scheme == "https", path)
 
 
 def check_url(
@@ -135,7 +154,11 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         raw = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
+        # Handshake after self.sock is set, so the deadline's watchdog can cut a slow one.
+        self.sock = self._tls.wrap_socket(
+            raw, server_hostname=self.host, do_handshake_on_connect=False
+        )
+        self.sock.do_handshake()
 
 
 def fetch_url(
@@ -145,25 +168,26 @@ def fetch_url(
     """The body of ``url`` (after redirects), at most ``max_bytes``, within ``timeout``."""
     deadline = time.monotonic() + timeout
     for _ in range(_MAX_REDIRECTS + 1):
-        host, address = _resolve(url, field, allow_private, resolver)
-        parts = urlsplit(url)
-        kind = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        conn = kind(host, parts.port, address, max(0.1, deadline - time.monotonic()))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = _resolve(url, field, allow_private, resolver)
+        kind = _PinnedHTTPSConnection if target.https else _PinnedHTTPConnection
+        conn = kind(target.host, target.port, target.address,
+                    max(0.1, deadline - time.monotonic()))
         # Socket timeouts bound each read, not their sum: a server sending a byte every few
         # seconds (headers or body) is cut off at the deadline by this timer instead.
         watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (conn,))
         watchdog.start()
         try:
-            conn.request("GET", target, headers={"User-Agent": "pixdex", "Accept": "image/*"})
+            conn.request(
+                "GET", target.path, headers={"User-Agent": "pixdex", "Accept": "image/*"}
+            )
             response = conn.getresponse()
             if response.status in _REDIRECTS and response.getheader("Location"):
-                url = urljoin(url, response.getheader("Location", ""))
+                url = urljoin(url, quote(response.getheader("Location", ""), safe=_URL_SAFE))
                 continue
             if response.status != 200:
                 raise _refused(field)
             return _read_body(response, deadline, max_bytes, field, timeout)
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException, UnicodeError):
             if time.monotonic() >= deadline:
                 raise _too_slow(field, timeout) from None
             raise _refused(field) from None
@@ -174,9 +198,10 @@ def fetch_url(
 
 
 def _cut(conn: http.client.HTTPConnection) -> None:
-    if conn.sock is not None:
+    sock = conn.sock  # once: close() on the fetching thread may clear it meanwhile
+    if sock is not None:
         with contextlib.suppress(OSError):
-            conn.sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _too_slow(field: str, timeout: float) -> InvalidInputError:

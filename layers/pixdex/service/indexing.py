@@ -22,10 +22,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
+from pixdex.errors import NotFoundError, ServiceUnavailableError
 from pixdex.ingest import IngestItem, ingest
 from pixdex.models import IndexReport
 from pixdex.service import blobs
@@ -35,7 +37,9 @@ from pixdex.storage.connection import connect
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
-__all__ = ["IndexJob", "index_pending", "is_index_job", "resume_waiting", "submit"]
+__all__ = [
+    "IndexJob", "fail_job", "index_pending", "is_index_job", "resume_waiting", "submit",
+]
 
 log = logging.getLogger(__name__)
 JOB_KEY = "pixdex_index"
@@ -59,12 +63,33 @@ def is_index_job(raw: Any) -> bool:
 
 
 def index_pending(settings: Settings, job: IndexJob) -> IndexReport:
-    """Index the job's rows that are still pending (a redelivered job finds none)."""
+    """Index the job's rows that are still pending (a redelivered job finds none).
+
+    Rows are completed in place, never re-created: a row deleted while it waited stays
+    deleted, and tags a user set meanwhile stay (``pending_only`` writes). A job whose
+    dataset was deleted since has nothing to do.
+    """
     with connect(settings) as conn:
-        dataset = catalog.get_dataset_by_id(conn, job.workspace, job.dataset_id)
+        try:
+            dataset = catalog.get_dataset_by_id(conn, job.workspace, job.dataset_id)
+        except NotFoundError:
+            return IndexReport()
         rows = pending.pending_rows(conn, dataset.id, job.image_ids)
-    items = [IngestItem(BlobRef.parse(r.storage_key), r.folder, r.meta) for r in rows]
+    items = [
+        IngestItem(BlobRef.parse(r.storage_key), r.folder, r.meta, pending_only=True)
+        for r in rows
+    ]
     return ingest(items, dataset.name, workspace=job.workspace, settings=settings)
+
+
+def fail_job(settings: Settings, job: IndexJob, reason: str) -> None:
+    """The job's images still pending become ``failed`` with ``reason``."""
+    with connect(settings) as conn:
+        try:
+            dataset = catalog.get_dataset_by_id(conn, job.workspace, job.dataset_id)
+        except NotFoundError:
+            return
+        pending.fail_pending(conn, dataset.id, job.image_ids, reason)
 
 
 class _BackgroundIndexer:
@@ -85,8 +110,7 @@ class _BackgroundIndexer:
                 log.exception("indexing %d added images failed", len(job.image_ids))
                 reason = getattr(exc, "message", None) or type(exc).__name__
                 try:
-                    with connect(self._settings) as conn:
-                        pending.fail_pending(conn, job.image_ids, f"indexing failed: {reason}")
+                    fail_job(self._settings, job, f"indexing failed: {reason}")
                 except Exception:
                     log.exception("could not mark the images failed")
 
@@ -105,9 +129,17 @@ def _sqs(region: str | None) -> SQSClient:
 def submit(settings: Settings, job: IndexJob) -> None:
     """Have ``job`` indexed after this request (see the module docstring)."""
     if settings.index_queue_url:
-        _sqs(settings.aws_region).send_message(
-            QueueUrl=settings.index_queue_url, MessageBody=job.body()
-        )
+        try:
+            _sqs(settings.aws_region).send_message(
+                QueueUrl=settings.index_queue_url, MessageBody=job.body()
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # Nothing would ever index these rows: say so on them and to the caller.
+            fail_job(settings, job, "could not be queued for indexing; add it again")
+            log.error("index job not queued: %s", exc)
+            raise ServiceUnavailableError(
+                "the images were stored but could not be queued for indexing; add them again"
+            ) from exc
         return
     with _lock:
         indexer = _indexers.get(settings)

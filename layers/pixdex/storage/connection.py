@@ -80,10 +80,11 @@ def get_pool(settings: Settings | None = None, *, readonly: bool = False) -> Con
     settings = settings or get_settings()
     if readonly and settings.database_read_url is not None:
         read_url = settings.database_read_url.get_secret_value()
+        key = f"read:{read_url}"  # its own pool even where it names the writer's URL
         with _pool_lock:
-            pool = _pools.get(read_url)
+            pool = _pools.get(key)
             if pool is None:
-                pool = _pools[read_url] = _open_pool(read_url, migrate=False)
+                pool = _pools[key] = _open_pool(read_url, migrate=False)
             return pool
     key = str(settings.database_url.get_secret_value() if settings.database_url else settings.home)
     with _pool_lock:

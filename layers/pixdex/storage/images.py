@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import numpy as np
+import psycopg
 from numpy.typing import NDArray
 from pgvector import HalfVector
 from psycopg.types.json import Jsonb
@@ -36,6 +37,9 @@ class ImageWrite:
     embedding: NDArray[np.float32] | None = None
     # Further named vectors of the image (model name -> vector), e.g. class probabilities.
     vectors: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+    # An image the API added: complete its pending row (and keep what the user set on it
+    # meanwhile), never insert one: a row deleted or re-added while it waited stays so.
+    pending_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,62 +73,84 @@ RETURNING id
 """
 
 
-def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UUID]:
-    """Upsert a batch of images (and their embeddings) in one transaction; return ids."""
-    if not batch:
-        return []
-    params = [
-        {
-            "dataset_id": w.dataset_id,
-            "storage_key": w.storage_key,
-            "name": w.name,
-            "folder": w.folder,
-            "sha256": w.sha256,
-            "byte_size": w.byte_size,
-            "width": w.width,
-            "height": w.height,
-            "format": w.format,
-            "status": w.status.value,
-            "error": w.error,
-            "user_tags": w.meta.user_tags,
-            "annotation_classes": Jsonb(w.meta.annotation_classes),
-            "batch_id": w.meta.batch_id,
-            "annotation_job_id": w.meta.annotation_job_id,
-            "split": w.meta.split,
-            "metadata": Jsonb(w.meta.metadata),
-            "auto_tags": Jsonb(w.auto_tags.model_dump()),
-            "tag_keys": tag_keys(w.auto_tags),
-        }
-        for w in batch
-    ]
-    ids: list[UUID] = []
+def _params(w: ImageWrite) -> dict[str, object]:
+    return {
+        "dataset_id": w.dataset_id,
+        "storage_key": w.storage_key,
+        "name": w.name,
+        "folder": w.folder,
+        "sha256": w.sha256,
+        "byte_size": w.byte_size,
+        "width": w.width,
+        "height": w.height,
+        "format": w.format,
+        "status": w.status.value,
+        "error": w.error,
+        "user_tags": w.meta.user_tags,
+        "annotation_classes": Jsonb(w.meta.annotation_classes),
+        "batch_id": w.meta.batch_id,
+        "annotation_job_id": w.meta.annotation_job_id,
+        "split": w.meta.split,
+        "metadata": Jsonb(w.meta.metadata),
+        "auto_tags": Jsonb(w.auto_tags.model_dump()),
+        "tag_keys": tag_keys(w.auto_tags),
+    }
+
+
+# What indexing computed, onto a row the API left pending; the user's columns untouched.
+_COMPLETE_PENDING = """
+UPDATE images SET sha256 = %(sha256)s, byte_size = %(byte_size)s, width = %(width)s,
+    height = %(height)s, format = %(format)s, status = %(status)s, error = %(error)s,
+    auto_tags = %(auto_tags)s, tag_keys = %(tag_keys)s, updated_at = now()
+WHERE dataset_id = %(dataset_id)s AND storage_key = %(storage_key)s AND status = 'pending'
+RETURNING id
+"""
+
+
+def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UUID | None]:
+    """Upsert a batch of images (and their embeddings) in one transaction; return ids.
+
+    A ``pending_only`` write completes its pending row or, when there is none any more
+    (deleted, or already done by a redelivered job), writes nothing and gets None.
+    """
+    ids: list[UUID | None] = [None] * len(batch)
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_UPSERT, params, returning=True)
-        while True:
-            row = cur.fetchone()
-            assert row is not None
-            ids.append(UUID(str(row["id"])))
-            if not cur.nextset():
-                break
-        embedded = [
-            (i, name, w.dataset_id, vector)
-            for i, w in zip(ids, batch, strict=True)
-            if w.embedding is not None
-            for name, vector in ((model, w.embedding), *w.vectors.items())
-        ]
-        # A row that failed now keeps no vector of any model: an old one would describe
-        # the previous content of the file.
-        stale = [i for i, w in zip(ids, batch, strict=True) if w.embedding is None]
-        if stale:
-            cur.execute("DELETE FROM image_embeddings WHERE image_id = ANY(%s)", (stale,))
-        if embedded:
-            cur.executemany(
-                "INSERT INTO image_embeddings (image_id, model, dataset_id, embedding)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (image_id, model)"
-                " DO UPDATE SET embedding = EXCLUDED.embedding",
-                [(i, name, ds, HalfVector(vector)) for i, name, ds, vector in embedded],
-            )
+        for statement, pending in ((_UPSERT, False), (_COMPLETE_PENDING, True)):
+            positions = [n for n, w in enumerate(batch) if w.pending_only is pending]
+            if not positions:
+                continue
+            # One round trip for the whole group (psycopg pipelines executemany).
+            cur.executemany(statement, [_params(batch[n]) for n in positions], returning=True)
+            for n in positions:
+                row = cur.fetchone()
+                ids[n] = UUID(str(row["id"])) if row is not None else None
+                cur.nextset()
+        written = [(i, w) for i, w in zip(ids, batch, strict=True) if i is not None]
+        replace_embeddings(cur, model, written)
     return ids
+
+
+def replace_embeddings(
+    cur: psycopg.Cursor[dict[str, object]], model: str, written: Sequence[tuple[UUID, ImageWrite]]
+) -> None:
+    """Each written row's vectors (the model's and the extra named ones); a row that failed
+    keeps none: an old vector would describe the file's previous content."""
+    embedded = [
+        (i, name, w.dataset_id, vector)
+        for i, w in written
+        if w.embedding is not None
+        for name, vector in ((model, w.embedding), *w.vectors.items())
+    ]
+    stale = [i for i, w in written if w.embedding is None]
+    if stale:
+        cur.execute("DELETE FROM image_embeddings WHERE image_id = ANY(%s)", (stale,))
+    if embedded:
+        cur.executemany(
+            "INSERT INTO image_embeddings (image_id, model, dataset_id, embedding)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (image_id, model)"
+            " DO UPDATE SET embedding = EXCLUDED.embedding",
+            [(i, name, ds, HalfVector(vector)) for i, name, ds, vector in embedded],
+        )
 
 
 def write_vectors(

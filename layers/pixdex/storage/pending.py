@@ -119,10 +119,10 @@ def waiting_uploads(conn: Conn, key_prefix: str) -> dict[tuple[str, UUID], list[
     return found
 
 
-def fail_pending(conn: Conn, ids: Sequence[UUID], error: str) -> None:
-    """Rows still ``pending`` after an aborted ingest become ``failed`` with the reason."""
+def fail_pending(conn: Conn, dataset_id: UUID, ids: Sequence[UUID], error: str) -> None:
+    """Rows of the dataset still ``pending`` after an aborted ingest become ``failed``."""
     conn.execute(
         "UPDATE images SET status = 'failed', error = %s, updated_at = now()"
-        " WHERE id = ANY(%s) AND status = 'pending'",
-        (error, list(ids)),
+        " WHERE dataset_id = %s AND id = ANY(%s) AND status = 'pending'",
+        (error, dataset_id, list(ids)),
     )
