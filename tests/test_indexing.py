@@ -5,6 +5,7 @@ Real PostgreSQL, the real model, real files."""
 from __future__ import annotations
 
 import io
+import json
 import socket
 import time
 from uuid import UUID
@@ -13,7 +14,8 @@ import pytest
 from PIL import Image
 
 from pixdex.blobs import BlobRef, store_for
-from pixdex.config import Settings
+from pixdex.config import Settings, get_settings
+from pixdex.db_secret import lambda_settings
 from pixdex.errors import InvalidInputError, NotFoundError, PixdexError
 from pixdex.event_ingest import handle_queue_message
 from pixdex.ingest import IngestItem, ingest
@@ -26,6 +28,7 @@ from pixdex.service.schemas import ImagePatch
 from pixdex.storage import pending
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_image
+from tests.lambda_support import ROOT, LambdaContext, load_handler
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -162,3 +165,26 @@ def test_an_index_job_failing_on_its_last_delivery_marks_its_images_failed(
         image = get_image(conn, settings.workspace, ids["astronaut.jpg"])
     assert image.status.value == "failed" and image.error
     assert image.error.startswith("indexing failed 3 times")
+
+
+def test_the_sample_index_job_for_a_deleted_dataset_is_acknowledged(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """events/ingest/sqs-api-index-job.json through the ingest handler: its dataset does
+    not exist (deleted after the images were added), so there is nothing to do and
+    nothing to retry."""
+    monkeypatch.setenv("PIXDEX_HOME", str(settings.home))  # the handler reads the env
+    get_settings.cache_clear()
+    lambda_settings.cache_clear()
+    event = json.loads((ROOT / "events" / "ingest" / "sqs-api-index-job.json").read_text())
+    (record,) = event["Records"]
+    outcome = handle_queue_message(record["body"], settings, receive_count=1)
+    assert outcome.added is not None
+    assert (outcome.added.indexed, outcome.added.failed, outcome.added.skipped) == (0, 0, 0)
+    handler = load_handler("ingest")
+    try:
+        answer = handler.handler(event, LambdaContext("pixdex-ingest"))
+    finally:
+        get_settings.cache_clear()
+        lambda_settings.cache_clear()
+    assert answer == {"batchItemFailures": []}
