@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pixdex.config import Settings  # noqa: E402
+from pixdex.server.events import build_event  # noqa: E402
 from pixdex.service.keys import create_key  # noqa: E402
 from tests.conftest import photo  # noqa: E402
 from tests.twin import layers  # noqa: E402
@@ -68,8 +69,6 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def _invoke(twin: Twin, body: dict[str, Any], key: str) -> tuple[float, bool, float | None]:
     """(handler ms, cold?, init ms) of one search, checked for success."""
-    from pixdex.server.events import build_event
-
     event = build_event(
         "POST", "/v1/search",
         [("content-type", "application/json"), ("authorization", f"Bearer {key}")],
@@ -114,8 +113,6 @@ def warm(twin: Twin, key: str, count: int) -> dict[str, dict[str, float]]:
         _invoke(twin, body, key)  # the first of a kind may load something once
         results[name] = _percentiles([_invoke(twin, body, key)[0] for _ in range(count)])
         results[name]["rss_after_mb"] = round(twin.functions["api"].last_max_rss_mb, 1)
-    from pixdex.server.events import build_event
-
     event = build_event("GET", f"/v1/images/{some_id}", [("authorization", f"Bearer {key}")],
                         b"", "203.0.113.7")
     durations = [twin.functions["api"].invoke(event).duration_ms for _ in range(count)]

@@ -37,11 +37,15 @@ def key(twin: Twin) -> Iterator[str]:
     yield create_key(settings, "default").key
 
 
-def _search(twin: Twin, key: str, **body: Any) -> list[dict[str, Any]]:
-    answer = twin.api("POST", "/v1/search", {"in_dataset": DATASET, **body}, key=key)
+def _search_in(twin: Twin, key: str, dataset: str, **body: Any) -> list[dict[str, Any]]:
+    answer = twin.api("POST", "/v1/search", {"in_dataset": dataset, **body}, key=key)
     assert answer.status == 200, answer.body
     results: list[dict[str, Any]] = answer.json()["results"]
     return results
+
+
+def _search(twin: Twin, key: str, **body: Any) -> list[dict[str, Any]]:
+    return _search_in(twin, key, DATASET, **body)
 
 
 def test_the_dataset_reports_what_the_bucket_indexed(twin: Twin, key: str) -> None:
@@ -180,9 +184,3 @@ def test_images_added_through_the_api_answer_202_and_are_indexed_through_the_que
     found = _search_in(twin, key, "api-added", prompt="a cup of coffee", limit=1)
     assert found[0]["name"] == "coffee.jpg"
 
-
-def _search_in(twin: Twin, key: str, dataset: str, **body: Any) -> list[dict[str, Any]]:
-    answer = twin.api("POST", "/v1/search", {"in_dataset": dataset, **body}, key=key)
-    assert answer.status == 200, answer.body
-    results: list[dict[str, Any]] = answer.json()["results"]
-    return results

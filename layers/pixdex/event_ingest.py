@@ -24,7 +24,6 @@ retries. Objects outside any dataset (bucket root, folder markers) are ignored.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Literal
 from uuid import UUID
@@ -36,7 +35,14 @@ from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.ingest import IngestItem, ingest
 from pixdex.removal import remove
-from pixdex.s3_events import S3ObjectEvent, dataset_and_folder, parse_s3_message
+from pixdex.s3_events import (
+    S3Notification,
+    S3ObjectEvent,
+    dataset_and_folder,
+    load_body,
+    parse_s3_message,
+    parse_s3_notification,
+)
 from pixdex.service.indexing import JOB_KEY, IndexJob, fail_job, index_pending, is_index_job
 from pixdex.storage import ingest_events
 from pixdex.storage.connection import connect
@@ -93,10 +99,7 @@ def handle_queue_message(
     delivery (``settings.index_max_receives``) marks its images failed with the reason
     before the message goes to the dead-letter queue.
     """
-    try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, TypeError):
-        raw = None  # parse_s3_message says what is wrong with it
+    raw = load_body(body)
     if is_index_job(raw):
         try:
             job = IndexJob.model_validate(raw[JOB_KEY])
@@ -114,12 +117,15 @@ def handle_queue_message(
         added = AddedOutcome(dataset_id=job.dataset_id, indexed=report.indexed,
                              failed=report.failed, skipped=report.skipped)
         return MessageOutcome(added=added)
-    return handle_s3_message(body, settings)
+    return _apply_notification(parse_s3_notification(raw), settings)
 
 
 def handle_s3_message(body: str, settings: Settings) -> MessageOutcome:
     """Apply every object event in one SQS message body, in order."""
-    notification = parse_s3_message(body)
+    return _apply_notification(parse_s3_message(body), settings)
+
+
+def _apply_notification(notification: S3Notification, settings: Settings) -> MessageOutcome:
     outcome = MessageOutcome(test_event=notification.test_event)
     for event in notification.events:
         result = apply_object_event(event, settings)

@@ -25,7 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pixdex.errors import InvalidInputError
 
-__all__ = ["S3Notification", "S3ObjectEvent", "dataset_and_folder", "parse_s3_message"]
+__all__ = [
+    "S3Notification",
+    "S3ObjectEvent",
+    "dataset_and_folder",
+    "load_body",
+    "parse_s3_message",
+    "parse_s3_notification",
+]
 
 _REMOVED_LIFECYCLE = ("LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated")
 
@@ -91,10 +98,20 @@ def parse_s3_message(body: str) -> S3Notification:
     Raises ``InvalidInputError`` for anything else: not JSON, not an S3 notification
     (e.g. an SNS envelope, which needs raw message delivery turned on), missing fields.
     """
+    return parse_s3_notification(load_body(body))
+
+
+def load_body(body: str) -> object:
+    """A message body's JSON (``InvalidInputError`` when it is not JSON)."""
     try:
-        raw = json.loads(body)
+        raw: object = json.loads(body)
     except (json.JSONDecodeError, TypeError) as exc:
         raise InvalidInputError(f"message body is not JSON: {exc}", field="body") from exc
+    return raw
+
+
+def parse_s3_notification(raw: object) -> S3Notification:
+    """:func:`parse_s3_message` for a body already read as JSON."""
     if isinstance(raw, dict) and raw.get("Event") == "s3:TestEvent":
         return S3Notification(test_event=True)
     try:

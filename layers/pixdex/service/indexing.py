@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -58,7 +58,7 @@ class IndexJob(BaseModel):
         return f'{{"{JOB_KEY}": {self.model_dump_json()}}}'
 
 
-def is_index_job(raw: Any) -> bool:
+def is_index_job(raw: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(raw, dict) and JOB_KEY in raw
 
 
