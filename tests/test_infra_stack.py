@@ -130,11 +130,23 @@ def test_object_events_go_to_a_queue_with_a_dead_letter_queue(
     # Six times the ingest timeout (300 s) plus the batching window (5 s).
     assert props["Properties"]["VisibilityTimeout"] == 6 * 300 + 5
     images, _ = only(synthesis, "AWS::S3::Bucket", "StorageImages")
-    _, notifications = only(synthesis, "Custom::S3BucketNotifications")
-    # Only the images bucket notifies: the API indexes its own uploads itself.
-    assert notifications["Properties"]["BucketName"] == {"Ref": images}
-    configs = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    uploads, _ = only(synthesis, "AWS::S3::Bucket", "StorageUploads")
+    by_bucket = {
+        r["Properties"]["BucketName"]["Ref"]: r["Properties"]["NotificationConfiguration"][
+            "QueueConfigurations"]
+        for r in synthesis.template["Resources"].values()
+        if r["Type"] == "Custom::S3BucketNotifications"
+    }
+    assert sorted(by_bucket) == sorted([images, uploads])
+    configs = by_bucket[images]
     assert sorted(c["Events"][0] for c in configs) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    assert all("Filter" not in c for c in configs)
+    # The API's bucket: only files PUT to upload slots (the API queues the rest itself).
+    assert by_bucket[uploads] == [{
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/slots/"}]}},
+        "QueueArn": {"Fn::GetAtt": [queue, "Arn"]},
+    }]
     assert all(c["QueueArn"] == {"Fn::GetAtt": [queue, "Arn"]} for c in configs)
 
 
@@ -310,9 +322,10 @@ def test_functions_are_thin_python312_with_both_layers_and_tracing(synthesis: Sy
         assert env["PIXDEX_SAGEMAKER_ENDPOINT"] == "pixdex-embedder"
     assert "PIXDEX_EMBEDDER" not in found["pixdex-migrate"]["Environment"]["Variables"]
     uploads, _ = only(synthesis, "AWS::S3::Bucket", "StorageUploads")
-    assert found["pixdex-api"]["Environment"]["Variables"]["PIXDEX_BLOB_ROOT"] == {
-        "Fn::Join": ["", ["s3://", {"Ref": uploads}, "/uploads"]]
-    }
+    for name in ("pixdex-api", "pixdex-ingest"):  # ingest: to recognise upload slots
+        assert found[name]["Environment"]["Variables"]["PIXDEX_BLOB_ROOT"] == {
+            "Fn::Join": ["", ["s3://", {"Ref": uploads}, "/uploads"]]
+        }
     assert found["pixdex-api"]["Environment"]["Variables"]["PIXDEX_URL_FETCH_ALLOW_PRIVATE"] == (
         "false"
     )

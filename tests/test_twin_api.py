@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from pixdex.config import Settings
 from pixdex.service.keys import create_key
 from tests.conftest import photo
-from tests.twin.photos import dataset_drops
+from tests.twin.photos import dataset_drops, phone_photo
 from tests.twin.stack import IMAGES_BUCKET, Twin
 
 DATASET = "search"
@@ -184,3 +184,37 @@ def test_images_added_through_the_api_answer_202_and_are_indexed_through_the_que
     found = _search_in(twin, key, "api-added", prompt="a cup of coffee", limit=1)
     assert found[0]["name"] == "coffee.jpg"
 
+
+
+def test_a_phone_photo_put_to_an_upload_slot_is_indexed_from_the_bucket_event(
+    twin: Twin, key: str
+) -> None:
+    created = twin.api("POST", "/v1/datasets", {"name": "slotted"}, key=key)
+    assert created.status == 201, created.body
+    dataset = created.json()["id"]
+    data = phone_photo(photo("rocket"))  # 12 MP, over what API Gateway and Lambda carry
+    files = [{"name": "IMG_0007.jpg", "size": len(data), "folder": "/phone", "tags": ["trip"]},
+             {"name": "never-sent.jpg", "size": 1000}]
+    answer = twin.api("POST", f"/v1/datasets/{dataset}/uploads", {"files": files}, key=key)
+    assert answer.status == 201, answer.body
+    slot, unused = answer.json()["uploads"]
+    assert slot["url"].startswith(twin.aws_url) and "X-Amz-Signature=" in slot["url"]
+    assert "content-length" in slot["url"].lower()  # S3 itself refuses another size
+    # urllib would call the bytes a form (x-www-form-urlencoded), and S3 would keep that.
+    headers = {**slot["headers"], "Content-Type": "image/jpeg"}
+    request = urllib.request.Request(slot["url"], data=data, method="PUT", headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as put:  # no API key: the URL is enough
+        assert put.status == 200
+    assert twin.api("GET", f"/v1/images/{slot['image_id']}", key=key).json()["status"] == (
+        "pending")
+
+    twin.poller.drain()  # the uploads bucket's event for the slots prefix reached ingest
+    image = twin.api("GET", f"/v1/images/{slot['image_id']}", key=key).json()
+    assert (image["status"], image["width"], image["height"]) == ("indexed", 4000, 3000)
+    assert (image["folder"], image["tags"], image["byte_size"]) == ("/phone", ["trip"], len(data))
+    assert twin.api("GET", f"/v1/images/{unused['image_id']}", key=key).json()["status"] == (
+        "pending")  # until its slot expires
+    found = _search_in(twin, key, "slotted", prompt="a rocket", limit=1)
+    assert found[0]["name"] == "IMG_0007.jpg"
+    # Only slot files are announced from the API's bucket: its other objects never are.
+    assert twin.poller.in_queue() == 0

@@ -85,10 +85,20 @@ class PixdexStack(Stack):
                     "PIXDEX_INDEX_QUEUE_URL": self.storage.queue.queue_url,
                 },
             ),
-            blob_root=f"s3://{uploads.bucket_name}/uploads",
+            blob_root=self.storage.api_blob_root,
         )
         self.ingest = IngestFunction(
-            self, "Ingest", defaults=with_embedder, queue=self.storage.queue
+            self,
+            "Ingest",
+            defaults=replace(
+                with_embedder,
+                # To tell files PUT to upload slots from the images bucket's drops.
+                environment={
+                    **with_embedder.environment,
+                    "PIXDEX_BLOB_ROOT": self.storage.api_blob_root,
+                },
+            ),
+            queue=self.storage.queue,
         )
 
         api_fn, ingest_fn = self.api.function.function, self.ingest.function.function

@@ -4,9 +4,11 @@ Dropping a file into the images bucket (or deleting one) puts an S3 event on the
 queue; the ingest function drains it. Messages that keep failing move to the dead-letter
 queue after `dlqMaxReceiveCount` receives, where an alarm sees them.
 
-Images sent through the HTTP API are stored in a separate bucket without notifications:
-in the images bucket a key's first segment names its dataset, and the API indexes its
-uploads itself, so they must not come back through the queue.
+Images sent through the HTTP API are stored in a separate bucket (in the images bucket a
+key's first segment names its dataset). The API queues index jobs for what it stores
+itself, so that bucket notifies the queue only of files PUT to upload slots (presigned
+URLs the API hands out for large originals; see pixdex.service.slots): those arrive
+without the API seeing them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .config import InfraConfig
+
+# PIXDEX_BLOB_ROOT is s3://<uploads bucket>/<this>; slots are <this>/slots/... under it.
+API_BLOB_PREFIX = "uploads"
 
 
 class ImageStorage(Construct):
@@ -99,3 +104,9 @@ class ImageStorage(Construct):
         self.bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
         # With versioning, a plain DELETE creates a delete marker: ObjectRemoved:* covers it.
         self.bucket.add_event_notification(s3.EventType.OBJECT_REMOVED, destination)
+        self.uploads.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            destination,
+            s3.NotificationKeyFilter(prefix=f"{API_BLOB_PREFIX}/slots/"),
+        )
+        self.api_blob_root = f"s3://{self.uploads.bucket_name}/{API_BLOB_PREFIX}"

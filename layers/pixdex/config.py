@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     index_max_receives: int | None = Field(default=None, ge=1, le=1000)
     # Originals stored in S3 are served by a redirect to a presigned URL valid this long.
     presigned_url_seconds: int = Field(default=300, ge=10, le=3600)
+    # Upload slots (presigned PUT URLs for large originals) can be used this long. At most
+    # an hour: a URL signed with a Lambda role's temporary credentials dies with them.
+    upload_slot_seconds: int = Field(default=900, ge=60, le=3600)
     # Images added by URL may come from private / loopback addresses (a self-hosted service
     # on its own network). Off in AWS: an API caller must not make the function probe a VPC.
     url_fetch_allow_private: bool = True

@@ -20,11 +20,16 @@ propagates: the message is retried, and redoing the work is harmless because ing
 removal are idempotent. Bad input (a malformed body, an invalid dataset name) raises
 ``InvalidInputError``: the batch reports it as failed and SQS moves it to the DLQ after its
 retries. Objects outside any dataset (bucket root, folder markers) are ignored.
+
+Objects under the API's blob root (``PIXDEX_BLOB_ROOT``) are files PUT to upload slots
+(:mod:`pixdex.service.slots`): the image the slot made is indexed (in step 2).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Literal
 from uuid import UUID
 
@@ -43,6 +48,7 @@ from pixdex.s3_events import (
     parse_s3_message,
     parse_s3_notification,
 )
+from pixdex.service import blobs, slots
 from pixdex.service.indexing import JOB_KEY, IndexJob, fail_job, index_pending, is_index_job
 from pixdex.storage import ingest_events
 from pixdex.storage.connection import connect
@@ -139,17 +145,25 @@ def _apply_notification(notification: S3Notification, settings: Settings) -> Mes
 
 def apply_object_event(event: S3ObjectEvent, settings: Settings) -> ObjectOutcome:
     base = ObjectOutcome(bucket=event.bucket, key=event.key, event=event.kind, action="ignored")
-    placement = dataset_and_folder(event.key)
-    if placement is None:
-        return base.model_copy(
-            update={"reason": "key names no dataset (expected <dataset>/<folder...>/<file>)"}
-        )
-    dataset, folder = placement
-    base = base.model_copy(update={"dataset": dataset})
     ref = BlobRef("s3", event.bucket, event.key)
+    apply: Callable[[], ObjectOutcome]
+    if blobs.is_api_storage(settings, ref.uri):
+        # The API's own bucket: only a file PUT to an upload slot means anything here.
+        if not blobs.is_slot(settings, ref.uri):
+            return base.model_copy(update={"reason": "the API's own storage, not a slot"})
+        apply = partial(_apply_slot, event, ref, settings, base)
+    else:
+        placement = dataset_and_folder(event.key)
+        if placement is None:
+            return base.model_copy(
+                update={"reason": "key names no dataset (expected <dataset>/<folder...>/<file>)"}
+            )
+        dataset, folder = placement
+        base = base.model_copy(update={"dataset": dataset})
+        apply = partial(_apply, event, ref, dataset, folder, settings, base)
     workspace = settings.workspace
     if event.sequencer is None:  # no order known: apply; both actions are idempotent
-        return _apply(event, ref, dataset, folder, settings, base)
+        return apply()
     sequencer = ingest_events.normalise_sequencer(event.sequencer)
     with connect(settings) as conn:
         ingest_events.lock_object(conn, workspace, event.bucket, event.key)
@@ -157,13 +171,30 @@ def apply_object_event(event: S3ObjectEvent, settings: Settings) -> ObjectOutcom
         if last is not None and last >= sequencer:
             action: Action = "duplicate" if last == sequencer else "stale"
             return base.model_copy(update={"action": action})
-        result = _apply(event, ref, dataset, folder, settings, base)
+        result = apply()
         if result.action != "kept":  # a kept object's own newer event must still apply
             ingest_events.record_event(
                 conn, workspace, event.bucket, event.key, sequencer, event.version_id,
                 event.kind,
             )
         return result
+
+
+def _apply_slot(
+    event: S3ObjectEvent, ref: BlobRef, settings: Settings, base: ObjectOutcome
+) -> ObjectOutcome:
+    """A file PUT to an upload slot: index its (pending) image."""
+    if event.kind == "removed":
+        return base.model_copy(update={"reason": "an upload slot's file; the image stays"})
+    job = slots.received_in_bucket(settings, ref)
+    if job is None:
+        return base.model_copy(update={"reason": "no image has this upload slot (deleted?)"})
+    report = index_pending(settings, job)
+    entry = report.images[0] if report.images else None
+    return base.model_copy(update={
+        "action": entry.status if entry else "skipped", "image_id": job.image_ids[0],
+        "reason": entry.error if entry else None,
+    })
 
 
 def _apply(

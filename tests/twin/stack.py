@@ -178,14 +178,15 @@ def running_twin(
             s3.put_bucket_versioning(
                 Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
             )
-        s3.put_bucket_notification_configuration(
-            Bucket=IMAGES_BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {"QueueArn": queue_arn, "Events": shape.notification_events}
-                ]
-            },
-        )
+        for name, bucket in (("images", IMAGES_BUCKET), ("uploads", UPLOADS_BUCKET)):
+            configs = shape.notifications.get(name, [])
+            if configs:
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket,
+                    NotificationConfiguration={
+                        "QueueConfigurations": [{"QueueArn": queue_arn, **c} for c in configs]
+                    },
+                )
         # S3's s3:TestEvent, sent when the notification is configured: not an object.
         sqs.purge_queue(QueueUrl=queue_url)
 

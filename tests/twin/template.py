@@ -49,7 +49,9 @@ class StackShape:
     functions: dict[str, FunctionConfig]
     queue: QueueConfig
     event_source: EventSourceConfig
-    notification_events: list[str]
+    # Bucket ("images" / "uploads") -> its queue notifications as S3's API takes them
+    # (Events, Filter), the queue left out: the twin has one queue.
+    notifications: dict[str, list[dict[str, Any]]]
 
 
 def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -107,15 +109,24 @@ def _event_source(template: dict[str, Any]) -> EventSourceConfig:
     )
 
 
-def _notification_events(template: dict[str, Any]) -> list[str]:
-    events: list[str] = []
+_BUCKETS = {"StorageImages": "images", "StorageUploads": "uploads"}
+
+
+def _notifications(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
     for resource in _resources(template, "Custom::S3BucketNotifications").values():
+        logical_id = resource["Properties"]["BucketName"]["Ref"]
+        names = [name for prefix, name in _BUCKETS.items() if logical_id.startswith(prefix)]
+        if len(names) != 1:
+            raise TemplateDriftError(f"notifications for an unknown bucket {logical_id}")
         config = resource["Properties"]["NotificationConfiguration"]
-        for queue in config.get("QueueConfigurations", []):
-            events += queue["Events"]
-    if not events:
+        found[names[0]] = [
+            {k: v for k, v in queue.items() if k != "QueueArn"}
+            for queue in config.get("QueueConfigurations", [])
+        ]
+    if not found.get("images"):
         raise TemplateDriftError("the images bucket sends no events to a queue")
-    return sorted(set(events))
+    return found
 
 
 def read_stack(template: dict[str, Any]) -> StackShape:
@@ -123,7 +134,7 @@ def read_stack(template: dict[str, Any]) -> StackShape:
         functions=_functions(template),
         queue=_queue(template),
         event_source=_event_source(template),
-        notification_events=_notification_events(template),
+        notifications=_notifications(template),
     )
 
 

@@ -1,4 +1,5 @@
-"""Adding images to a dataset: JSON (base64 or URLs) or multipart file uploads.
+"""Adding images to a dataset: JSON (base64 or URLs), multipart file uploads, or upload
+slots (presigned PUT URLs, for originals larger than a request may carry).
 
 202: the images are stored and ``pending``; they are indexed after the answer
 (:mod:`pixdex.service.indexing`), so no call waits on the model.
@@ -15,8 +16,8 @@ from aws_lambda_powertools.event_handler.openapi.params import File, Form, Uploa
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
 from pixdex.errors import InvalidInputError
-from pixdex.service import uploads
-from pixdex.service.schemas import AddedImages, AddImages, ImageMeta
+from pixdex.service import slots, uploads
+from pixdex.service.schemas import AddedImages, AddImages, CreateSlots, ImageMeta, UploadSlots
 
 router = new_router()
 TAGS = ["images"]
@@ -75,4 +76,28 @@ def upload_images(
     return uploads.upload_files(
         settings(), caller.workspace, dataset_id,
         [(f.filename, f.content) for f in files if isinstance(f, UploadFile)], meta,
+    )
+
+
+def _server_url() -> str:
+    """This server as the caller reached it: where a local slot's PUT URL points."""
+    headers = router.current_event.headers
+    scheme = headers.get("x-forwarded-proto") or "http"
+    return f"{scheme}://{headers.get('host') or 'localhost'}"
+
+
+@router.post(
+    "/v1/datasets/<dataset_id>/uploads", tags=TAGS, status_code=201,
+    summary="Ask for upload slots: one presigned PUT URL per file (large originals)",
+    description=(
+        "Each file gets an image id (pending at once) and a URL to PUT exactly `size` "
+        "bytes to, with the given headers and without the API key. The image is indexed "
+        "once its bytes arrive; follow it with GET /v1/images/{id}. A slot unused by "
+        "`expires_at` (plus a short grace) ends failed."
+    ),
+    responses=responses("One slot per file, in order", 403, 404, 413, status=201),
+)
+def create_upload_slots(dataset_id: UUID, body: CreateSlots, caller: Caller) -> UploadSlots:
+    return slots.create_slots(
+        settings(), caller.workspace, dataset_id, body, server_url=_server_url()
     )

@@ -134,6 +134,12 @@ class BlobInfo:
     modified: datetime | None = None
 
 
+class ByteSource(Protocol):
+    """Anything bytes can be read from in chunks (a file, a request body)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class BlobStore(Protocol):
     """A place images are read from (and written to, for uploads).
 

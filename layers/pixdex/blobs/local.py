@@ -15,17 +15,33 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat as stat_module
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from pixdex.blobs.base import BlobInfo, BlobRef
+from pixdex.blobs.base import BlobInfo, BlobRef, ByteSource
 from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 
 __all__ = ["LocalFolderStore"]
+
+_CHUNK = 1024 * 1024
+
+
+def _copy_exactly(source: ByteSource, target: BinaryIO, size: int) -> None:
+    remaining = size
+    while remaining > 0:
+        chunk = source.read(min(_CHUNK, remaining))
+        if not chunk:
+            raise InvalidInputError(
+                f"the upload ended after {size - remaining:,} of {size:,} bytes", field="body"
+            )
+        target.write(chunk)
+        remaining -= len(chunk)
 
 
 def _root(bucket: str) -> Path:
@@ -127,12 +143,17 @@ class LocalFolderStore:
             yield self._info(BlobRef("file", bucket, key), st)
 
     def put(self, ref: BlobRef, data: bytes) -> None:
+        self.put_stream(ref, io.BytesIO(data), len(data))
+
+    def put_stream(self, ref: BlobRef, source: ByteSource, size: int) -> None:
+        """``put`` from a file-like source of exactly ``size`` bytes, never all in memory;
+        a source that ends early raises ``InvalidInputError`` and stores nothing."""
         path = self._path(ref)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                _copy_exactly(source, handle, size)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)

@@ -164,6 +164,20 @@ class S3Store:
         self._check(ref)
         self.client.put_object(Bucket=ref.bucket, Key=ref.key, Body=data)
 
+    def presigned_put(self, ref: BlobRef, *, expires_s: int, size: int) -> str:
+        """A URL anyone may PUT exactly ``size`` bytes to, at ``ref``, for ``expires_s``.
+
+        ``Content-Length`` is among the signed headers, so S3 itself refuses a body of any
+        other size: the declared size is enforced before a byte is stored.
+        """
+        self._check(ref)
+        url: str = self.client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": ref.bucket, "Key": ref.key, "ContentLength": size},
+            ExpiresIn=expires_s,
+        )
+        return url
+
     def delete(self, ref: BlobRef) -> None:
         self._check(ref)
         self.client.delete_object(Bucket=ref.bucket, Key=ref.key)

@@ -3,7 +3,7 @@
     from pixdex import Client
     client = Client("http://127.0.0.1:8080", api_key="pdx_...")
     ds = client.create_dataset("holidays")
-    client.add_paths(ds.id, ["photos/"])                # progress bar, multipart batches
+    client.add_paths(ds.id, ["photos/"])  # small files in multipart batches, large by slots
     for page in client.search_all(objects=["seashore"], in_dataset="holidays"):
         ...
     client.by_similarity(image_id, threshold=0.6)         # as Pictograph's
@@ -24,6 +24,7 @@ from pixdex.client.transport import ApiError, Transport, multipart
 from pixdex.errors import InvalidInputError
 from pixdex.models import BoundingBox
 from pixdex.service.schemas import (
+    AddedImage,
     AddedImages,
     Anchor,
     Dataset,
@@ -33,10 +34,15 @@ from pixdex.service.schemas import (
     ImageMeta,
     ImagePatch,
     NewImage,
+    UploadSlots,
 )
 from pixdex.service.search_schemas import MAX_API_LIMIT, SearchRequest, SearchResponse, SearchResult
 
 __all__ = ["ApiError", "Client"]
+# What one API call may carry behind API Gateway and Lambda: a 6 MB invocation payload,
+# base64'd (4/3) by API Gateway, less the multipart framing. Larger files, and batches
+# that would outgrow it, go through upload slots (presigned PUTs) instead.
+DIRECT_UPLOAD_BYTES = 4 * 1024 * 1024
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic"}
 
 
@@ -55,6 +61,36 @@ def _files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise InvalidInputError(f"no such file or directory: {raw}", field="paths")
     return found
+
+
+def _by_bytes(files: list[Path], count: int, size: int) -> list[list[Path]]:
+    """Consecutive batches of at most ``count`` files and ``size`` bytes (one file more
+    than ``size`` is its own batch)."""
+    batches: list[list[Path]] = []
+    current: list[Path] = []
+    used = 0
+    for path in files:
+        length = path.stat().st_size
+        if current and (len(current) >= max(1, min(count, 128)) or used + length > size):
+            batches.append(current)
+            current, used = [], 0
+        current.append(path)
+        used += length
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    step = max(1, min(size, 128))
+    return [items[start : start + step] for start in range(0, len(items), step)]
+
+
+def _merged(first: AddedImages, second: AddedImages) -> AddedImages:
+    return AddedImages(
+        pending=first.pending + second.pending, indexed=first.indexed + second.indexed,
+        failed=first.failed + second.failed, images=[*first.images, *second.images],
+    )
 
 
 class Client:
@@ -108,7 +144,7 @@ class Client:
     ) -> AddedImages:
         extra = (meta or ImageMeta()).model_dump(exclude_none=True)
         added = self._batched(
-            list(urls), batch_size, progress,
+            _chunks(list(urls), batch_size), progress,
             lambda chunk: self.add_images(
                 dataset_id, [{"url": u, **extra} for u in chunk], wait=False
             ),
@@ -118,10 +154,54 @@ class Client:
     def add_paths(
         self, dataset_id: UUID | str, paths: Sequence[str | Path], *,
         meta: ImageMeta | None = None, batch_size: int = 16, progress: bool = True,
-        wait: bool = True, timeout: float = 600,
+        wait: bool = True, timeout: float = 600, direct_upload_bytes: int = DIRECT_UPLOAD_BYTES,
     ) -> AddedImages:
-        """Upload files (directories recursively, hidden entries skipped) in batches."""
+        """Upload files (directories recursively, hidden entries skipped).
+
+        Files up to ``direct_upload_bytes`` go in multipart batches of at most that many
+        bytes (and ``batch_size`` files); larger ones through upload slots
+        (:meth:`upload_files`). Results keep the order of the files.
+        """
         meta = meta or ImageMeta()
+        files = _files(paths)
+        large = [p for p in files if p.stat().st_size > direct_upload_bytes]
+        small = [p for p in files if p.stat().st_size <= direct_upload_bytes]
+        added = self._multipart(dataset_id, _by_bytes(small, batch_size, direct_upload_bytes),
+                                meta, progress)
+        if large:
+            sent = self.upload_files(dataset_id, large, meta=meta, progress=progress, wait=False)
+            added = _merged(added, sent)
+        by_path = dict(zip(small + large, added.images, strict=True))
+        added.images = [by_path[p] for p in files]
+        return self.wait_until_indexed(added, timeout=timeout) if wait else added
+
+    def upload_files(
+        self, dataset_id: UUID | str, paths: Sequence[str | Path], *,
+        meta: ImageMeta | None = None, progress: bool = True, wait: bool = True,
+        timeout: float = 600,
+    ) -> AddedImages:
+        """Upload files through upload slots: ask the API for presigned PUT URLs (128 a
+        call), PUT each file straight to storage, and let the storage events index them.
+        No size limit but the server's per-image one (``PIXDEX_MAX_FILE_BYTES``)."""
+        extra = (meta or ImageMeta()).model_dump(exclude_none=True, exclude={"name"})
+
+        def send(chunk: list[Path]) -> AddedImages:
+            files = [{"name": p.name, "size": p.stat().st_size, **extra} for p in chunk]
+            slots = UploadSlots.model_validate(self._http.json(
+                "POST", f"/v1/datasets/{dataset_id}/uploads", json_body={"files": files}
+            ))
+            for path, slot in zip(chunk, slots.uploads, strict=True):
+                self._http.put_file(slot.url, slot.headers, path)
+            return AddedImages(pending=len(chunk), indexed=0, failed=0, images=[
+                AddedImage(id=s.image_id, name=s.name, status="pending") for s in slots.uploads
+            ])
+
+        added = self._batched(_chunks(_files(paths), 16), progress, send)
+        return self.wait_until_indexed(added, timeout=timeout) if wait else added
+
+    def _multipart(
+        self, dataset_id: UUID | str, batches: list[list[Path]], meta: ImageMeta, progress: bool
+    ) -> AddedImages:
         fields = {
             key: value for key, value in {
                 "folder": meta.folder, "tags": ",".join(meta.tags), "split": meta.split,
@@ -138,8 +218,7 @@ class Client:
             )
             return AddedImages.model_validate_json(data)
 
-        added = self._batched(_files(paths), batch_size, progress, send)
-        return self.wait_until_indexed(added, timeout=timeout) if wait else added
+        return self._batched(batches, progress, send)
 
     def wait_until_indexed(self, added: AddedImages, *, timeout: float = 600) -> AddedImages:
         """``added`` with every ``pending`` image followed to ``indexed`` or ``failed``."""
@@ -166,20 +245,14 @@ class Client:
         )
 
     @staticmethod
-    def _batched(items: list[Any], size: int, progress: bool, send: Any) -> AddedImages:
+    def _batched(batches: list[list[Any]], progress: bool, send: Any) -> AddedImages:
         from tqdm import tqdm
 
         total = AddedImages(indexed=0, failed=0, images=[])
-        with tqdm(total=len(items), unit="img", disable=not progress) as bar:
-            step = max(1, min(size, 128))
-            for start in range(0, len(items), step):
-                chunk = items[start : start + step]
-                done: AddedImages = send(chunk)
-                total.pending += done.pending
-                total.indexed += done.indexed
-                total.failed += done.failed
-                total.images.extend(done.images)
-                bar.update(len(chunk))
+        with tqdm(total=sum(map(len, batches)), unit="img", disable=not progress) as bar:
+            for batch in batches:
+                total = _merged(total, send(batch))
+                bar.update(len(batch))
         return total
 
     def image(self, image_id: UUID | str) -> Image:

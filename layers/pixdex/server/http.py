@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -19,10 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from pixdex.blobs.base import ByteSource
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError
+from pixdex.errors import InvalidInputError, PixdexError
 from pixdex.server.events import build_event, response_parts
+from pixdex.service import slots
 
 log = logging.getLogger("pixdex.server")
 _DRAIN_LIMIT = 64 * 1024 * 1024
@@ -30,9 +34,19 @@ _CHUNK = 1024 * 1024
 
 
 class _RefusedError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, drain: int = 0) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, drain: int = 0, field: str = "body"
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.drain = status, code, message, drain
+        self.field = field
+
+
+# Capabilities in query strings (an upload URL's signature, a key some clients put in the
+# URL) must not end up in the access log.
+_SECRET_QUERY = re.compile(r"((?:signature|api_key|X-Amz-Signature|X-Amz-Credential)=)[^&\s]+",
+                           re.IGNORECASE)
+_UPLOAD_PATH = "/v1/uploads/"
 
 
 class LambdaContext:
@@ -50,6 +64,19 @@ class LambdaContext:
         return 900_000
 
 
+class _CountingReader:
+    """The request body as the upload reads it, counting what was consumed (an error
+    answer must drain only the rest)."""
+
+    def __init__(self, source: ByteSource) -> None:
+        self._source, self.count = source, 0
+
+    def read(self, size: int, /) -> bytes:
+        chunk = self._source.read(size)
+        self.count += len(chunk)
+        return chunk
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "pixdex"
@@ -61,9 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.access_log:
-            log.info("%s %s", self.address_string(), format % args)
+            log.info("%s %s", self.address_string(), _SECRET_QUERY.sub(r"\1***", format % args))
 
     def handle_expect_100(self) -> bool:
+        if self.path.startswith(_UPLOAD_PATH):
+            return super().handle_expect_100()  # an upload slot's own size rules apply
         try:
             self._declared_length()
         except _RefusedError as refused:
@@ -113,7 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, refused: _RefusedError, *, close: bool = False) -> None:
         body = json.dumps(
-            {"error": {"code": refused.code, "message": refused.message, "field": "body"}}
+            {"error": {"code": refused.code, "message": refused.message,
+                       "field": refused.field}}
         ).encode()
         remaining = refused.drain if refused.drain <= _DRAIN_LIMIT and not close else 0
         while remaining > 0:
@@ -129,7 +159,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _receive_upload(self) -> None:
+        """``PUT /v1/uploads/{id}?...``: an upload slot's file, streamed to the blob folder
+        (never through the API app: its body would be held, and base64'd, in memory)."""
+        parts = urlsplit(self.path)
+        raw = self.headers.get("Content-Length")
+        length = int(raw) if raw is not None and raw.strip().isdigit() else None
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        body = _CountingReader(self.rfile)
+        try:
+            added = slots.receive_local(
+                self.server.settings, parts.path.removeprefix(_UPLOAD_PATH), query, length,
+                body,
+            )
+        except PixdexError as exc:
+            if exc.http_status >= 500:
+                log.error("upload: %s: %s", exc.code, exc.message)
+            unread = max(0, (length or 0) - body.count)
+            self._refuse(_RefusedError(exc.http_status, exc.code, exc.message,
+                                       drain=unread, field=exc.field or "body"))
+            return
+        payload = added.model_dump_json().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def _handle(self) -> None:
+        if self.command == "PUT" and self.path.startswith(_UPLOAD_PATH):
+            self._receive_upload()
+            return
         try:
             length = self._declared_length()
             body = self._read_chunked() if length is None else self.rfile.read(length)

@@ -13,7 +13,7 @@ from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.service import blobs
 from pixdex.service.schemas import Dataset, DatasetList, Deleted, ImageCounts
-from pixdex.storage import catalog
+from pixdex.storage import catalog, slots
 from pixdex.storage.connection import Conn, connect
 
 
@@ -53,6 +53,7 @@ def create_dataset(settings: Settings, workspace: str, name: str) -> Dataset:
 
 def list_datasets(settings: Settings, workspace: str) -> DatasetList:
     with connect(settings) as conn:
+        slots.expire_overdue(conn)
         return DatasetList(
             datasets=[_dataset(r) for r in catalog.dataset_summaries(conn, workspace)]
         )
@@ -60,6 +61,7 @@ def list_datasets(settings: Settings, workspace: str) -> DatasetList:
 
 def get_dataset(settings: Settings, workspace: str, dataset_id: UUID) -> Dataset:
     with connect(settings) as conn:
+        slots.expire_overdue(conn)
         return summary(conn, workspace, dataset_id)
 
 

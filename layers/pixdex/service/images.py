@@ -20,7 +20,7 @@ from pixdex.models import ImageRecord, ImageStatus
 from pixdex.service import blobs
 from pixdex.service.schemas import Deleted, Image, ImageList, ImagePatch
 from pixdex.sources import normalise_folder
-from pixdex.storage import catalog, images
+from pixdex.storage import catalog, images, slots
 from pixdex.storage.connection import connect
 
 THUMBNAIL_SIZES = (64, 128, 256, 512)
@@ -64,6 +64,7 @@ def thumbnail_url(image_id: UUID) -> str:
 
 def get_image(settings: Settings, workspace: str, image_id: UUID) -> Image:
     with connect(settings) as conn:
+        slots.expire_overdue(conn)
         return to_image(images.get_image(conn, workspace, image_id))
 
 
@@ -73,6 +74,7 @@ def list_images(
 ) -> ImageList:
     with connect(settings) as conn:
         dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
+        slots.expire_overdue(conn)
         total, records = images.list_records(conn, dataset.id, filters, offset=offset, limit=limit)
     return ImageList(offset=offset, total=total, images=[to_image(r) for r in records])
 

@@ -151,9 +151,12 @@ def submit(settings: Settings, job: IndexJob) -> None:
 def resume_waiting(settings: Settings) -> int:
     """Resubmit the API's uploads still ``pending`` (a server stopped before indexing
     them); the number of images. ``pixdex serve`` calls it when it starts."""
-    prefix = blobs.ref(settings, "uploads/").uri
+    waiting: dict[tuple[str, UUID], list[UUID]] = {}
     with connect(settings) as conn:
-        waiting = pending.waiting_uploads(conn, prefix)
+        for folder in ("uploads/", "slots/"):
+            found = pending.waiting_uploads(conn, blobs.ref(settings, folder).uri)
+            for place, ids in found.items():
+                waiting.setdefault(place, []).extend(ids)
     for (workspace, dataset_id), ids in waiting.items():
         for start in range(0, len(ids), 1024):
             chunk = ids[start : start + 1024]

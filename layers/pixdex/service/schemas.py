@@ -127,6 +127,36 @@ class AddedImages(BaseModel):
     images: list[AddedImage]
 
 
+class NewSlot(ImageMeta):
+    """One file to upload with a presigned PUT URL (large originals: over API Gateway's
+    10 MB, or simply many of them)."""
+
+    name: str = Field(min_length=1, max_length=255, description="The file's name.")
+    size: int = Field(ge=1, description="The file's exact size in bytes; the PUT must match.")
+
+
+class CreateSlots(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[NewSlot] = Field(min_length=1, description="Up to 128 files per call.")
+
+
+class UploadSlot(BaseModel):
+    image_id: UUID = Field(description="The image the file becomes (pending until indexed).")
+    name: str
+    method: Literal["PUT"] = "PUT"
+    url: str = Field(description="PUT the file's bytes here, without the API key.")
+    headers: dict[str, str] = Field(description="Send exactly these headers with the PUT.")
+
+
+class UploadSlots(BaseModel):
+    """Where to PUT each file. Each is indexed once its bytes arrive; a slot not used
+    by ``expires_at`` (plus a short grace for uploads under way) ends ``failed``."""
+
+    expires_at: datetime
+    uploads: list[UploadSlot]
+
+
 class Image(BaseModel):
     id: UUID
     dataset_id: UUID

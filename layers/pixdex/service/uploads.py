@@ -118,7 +118,7 @@ def _name(upload: Upload, sha256: str) -> str:
     return f"{sha256[:12]}.{_EXTENSIONS.get(sniff_format(upload.data) or '', 'bin')}"
 
 
-def _metadata(meta: ImageMeta) -> ImageMetadata:
+def image_metadata(meta: ImageMeta) -> ImageMetadata:
     return ImageMetadata(
         user_tags=meta.tags, annotation_classes=meta.annotations, batch_id=meta.batch_id,
         annotation_job_id=meta.annotation_job_id, split=meta.split, metadata=meta.metadata,
@@ -138,7 +138,8 @@ def store_and_index(
         target: BlobRef = blobs.ref(settings, key)
         folder = normalise_folder(upload.meta.folder or "/")
         store_for(target).put(target, upload.data)
-        rows.append(PendingRow(target.uri, key.rsplit("/", 1)[-1], folder, _metadata(upload.meta)))
+        name = key.rsplit("/", 1)[-1]
+        rows.append(PendingRow(target.uri, name, folder, image_metadata(upload.meta)))
     with connect(settings) as conn:
         found = pending.insert_pending(conn, dataset.id, rows)
     added = [

@@ -105,11 +105,13 @@ def pending_rows(conn: Conn, dataset_id: UUID, ids: Sequence[UUID]) -> list[Pend
 
 def waiting_uploads(conn: Conn, key_prefix: str) -> dict[tuple[str, UUID], list[UUID]]:
     """Pending rows stored under ``key_prefix`` (the API's uploads), per (workspace,
-    dataset): what a server that stopped mid-way had not indexed yet."""
+    dataset): what a server that stopped mid-way had not indexed yet. Upload slots still
+    waiting for their file are not among them."""
     rows = conn.execute(
         "SELECT w.name AS workspace, i.dataset_id, i.id FROM images i"
         " JOIN datasets d ON d.id = i.dataset_id JOIN workspaces w ON w.id = d.workspace_id"
-        " WHERE i.status = 'pending' AND starts_with(i.storage_key, %s) ORDER BY i.created_at",
+        " WHERE i.status = 'pending' AND starts_with(i.storage_key, %s)"
+        " AND i.upload_expires_at IS NULL ORDER BY i.created_at",
         (key_prefix,),
     ).fetchall()
     found: dict[tuple[str, UUID], list[UUID]] = {}
