@@ -7,6 +7,7 @@ prompt and image+text scores are exactly what numpy computes on the stored vecto
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 import uuid
@@ -25,6 +26,9 @@ from pixdex.models import ImageMetadata, SearchQuery
 from pixdex.query_vector import NEGATIVE_WEIGHT
 from pixdex.reembed import reembed
 from pixdex.search import search
+from pixdex.service.anchors import create_anchor
+from pixdex.service.search import run_search
+from pixdex.service.search_schemas import SearchRequest
 from pixdex.sources import local_items
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
@@ -213,3 +217,30 @@ def test_the_sagemaker_model_artifact_is_found_where_it_is_unpacked(
     np.testing.assert_allclose(there, here, atol=1e-6)
     with pytest.raises(InvalidInputError, match="unknown model 'not-this-one'"):
         get_model("not-this-one", deployed)
+
+
+def test_an_api_query_image_is_embedded_by_the_model_the_search_asks_for(
+    settings: Settings, setup: Setup, photos: dict[str, Image.Image]
+) -> None:
+    """Issue 9's bug: ``image`` / ``anchor_id`` were embedded with the server's default
+    model whatever ``model`` the search named, and the search failed with a 422 blaming
+    ``like_vector``, a field the caller never sent."""
+    dataset, name, ids, root = setup
+    reembed(dataset, name, settings=settings)
+    query = (root / "coffee.png").read_bytes()
+    expected = get_model(name, settings).embed_images([photos["coffee"]]).embeddings[0]
+    stored = _stored(settings, list(ids.values()), name)
+    nearest = max(stored, key=lambda i: float(stored[i] @ _unit(expected)))
+    request = SearchRequest(in_dataset=dataset, model=name, limit=4,
+                            image=base64.b64encode(query).decode())
+    page = run_search(settings, settings.workspace, request)
+    assert page.results[0].id == nearest == ids["coffee"]
+    assert page.results[0].score == pytest.approx(1.0, abs=1e-3)
+
+    # An anchor embedded with the default model, searched with another: embedded again.
+    anchor = create_anchor(settings, settings.workspace, query, None)
+    assert anchor.model == settings.model != name
+    for field in ("anchor_id", "image"):
+        by_anchor = run_search(settings, settings.workspace, SearchRequest.model_validate(
+            {"in_dataset": dataset, "model": name, "limit": 1, field: str(anchor.anchor_id)}))
+        assert by_anchor.results[0].id == ids["coffee"], field

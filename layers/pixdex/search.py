@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pixdex.config import Settings, get_settings
 from pixdex.errors import InvalidInputError
-from pixdex.imaging.decode import crop_to_box, decode_image
+from pixdex.imaging.decode import DecodedImage, crop_to_box, decode_image
 from pixdex.inference import get_model
 from pixdex.models import AutoTags, BoundingBox, SearchHit, SearchPage, SearchQuery
 from pixdex.query_vector import query_vector
@@ -31,6 +31,14 @@ def encode_query_image(
     decoded = decode_image(
         data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
     )
+    return embed_query_image(decoded, box=box, model=model, settings=settings)
+
+
+def embed_query_image(
+    decoded: DecodedImage, *, box: BoundingBox | None, model: str | None, settings: Settings
+) -> list[float]:
+    """A decoded query image's vector from ``model`` (default: the settings' model): the
+    model the search then ranks with, whoever asks (CLI, API, anchors)."""
     picture = crop_to_box(decoded.image, box) if box is not None else decoded.image
     embedding = get_model(model or settings.model, settings).embed_images([picture]).embeddings
     return [float(v) for v in embedding[0]]

@@ -13,11 +13,12 @@ import numpy as np
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
-from pixdex.errors import ConflictError, UnsupportedMediaError
-from pixdex.imaging import DecodedImage, crop_to_box, decode_image, sniff_format
+from pixdex.errors import ConflictError, NotFoundError, UnsupportedMediaError
+from pixdex.imaging import DecodedImage, decode_image, sniff_format
 from pixdex.imaging.formats import unsupported_message
 from pixdex.inference import get_model
 from pixdex.models import BoundingBox
+from pixdex.search import embed_query_image
 from pixdex.service import blobs
 from pixdex.service.fetch import fetch_url
 from pixdex.service.inputs import decode_base64
@@ -46,10 +47,10 @@ def decode(settings: Settings, data: bytes, field: str) -> DecodedImage:
     )
 
 
-def embed(settings: Settings, decoded: DecodedImage, box: BoundingBox | None) -> list[float]:
-    picture = crop_to_box(decoded.image, box) if box is not None else decoded.image
-    vector = get_model(settings.model, settings).embed_images([picture]).embeddings[0]
-    return [float(v) for v in vector]
+def embed(
+    settings: Settings, decoded: DecodedImage, box: BoundingBox | None, model: str | None = None
+) -> list[float]:
+    return embed_query_image(decoded, box=box, model=model, settings=settings)
 
 
 def create_anchor(
@@ -90,17 +91,24 @@ def delete_anchor(settings: Settings, workspace: str, anchor_id: UUID) -> Delete
 
 
 def anchor_vector(
-    settings: Settings, workspace: str, anchor_id: UUID, box: BoundingBox | None, field: str
+    settings: Settings, workspace: str, anchor_id: UUID, box: BoundingBox | None, field: str,
+    model: str | None = None,
 ) -> list[float]:
+    """The anchor's vector for a search with ``model`` (default: the server's): the one
+    stored at upload when model and region are the same, else the stored image embedded
+    again (another model, or another ``box``)."""
+    wanted = model or settings.model
     with connect(settings) as conn:
         row = anchor_rows.get_anchor(conn, workspace, anchor_id)
-    if row.model != settings.model:
-        raise ConflictError(
-            f"anchor {anchor_id} was embedded with {row.model}; this server searches with "
-            f"{settings.model}: upload the query image again", field=field,
-        )
-    if box is None or box == row.bounding_box:
+    if row.model == wanted and (box is None or box == row.bounding_box):
         return [float(v) for v in row.embedding]
     ref = BlobRef.parse(row.storage_key)
-    data = store_for(ref).get(ref, max_bytes=settings.max_file_bytes)
-    return embed(settings, decode(settings, data, field), box)
+    try:
+        data = store_for(ref).get(ref, max_bytes=settings.max_file_bytes)
+    except NotFoundError:
+        raise ConflictError(
+            f"anchor {anchor_id}'s image is gone from storage, so it cannot be embedded with "
+            f"{wanted}; upload the query image again", field=field,
+        ) from None
+    region = box if box is not None else row.bounding_box
+    return embed(settings, decode(settings, data, field), region, wanted)

@@ -51,9 +51,11 @@ def _query_vector(settings: Settings, workspace: str, request: SearchRequest) ->
             "bounding_box applies to a query image: give image or anchor_id with it",
             field="bounding_box",
         )
+    # The query image is embedded by the model the search ranks with.
+    model = request.model or settings.model
     if request.anchor_id is not None:
         return anchors.anchor_vector(
-            settings, workspace, request.anchor_id, request.bounding_box, "anchor_id"
+            settings, workspace, request.anchor_id, request.bounding_box, "anchor_id", model
         )
     if request.image is None:
         return None
@@ -62,9 +64,11 @@ def _query_vector(settings: Settings, workspace: str, request: SearchRequest) ->
     except ValueError:
         data = anchors.image_bytes(settings, request.image, "image")
         return anchors.embed(
-            settings, anchors.decode(settings, data, "image"), request.bounding_box
+            settings, anchors.decode(settings, data, "image"), request.bounding_box, model
         )
-    return anchors.anchor_vector(settings, workspace, anchor_id, request.bounding_box, "image")
+    return anchors.anchor_vector(
+        settings, workspace, anchor_id, request.bounding_box, "image", model
+    )
 
 
 def _dataset_scope(settings: Settings, workspace: str, request: SearchRequest) -> _Scope:
