@@ -43,9 +43,10 @@ from numpy.typing import NDArray
 from PIL import Image, ImageEnhance
 
 from pixdex.config import Settings
+from pixdex.engines import get_model
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
-from pixdex.inference import get_model, preprocess_images
+from pixdex.inference import preprocess_images
 from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata
 from pixdex.sources import local_items

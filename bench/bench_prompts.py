@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from pixdex.config import Settings
-from pixdex.inference import get_model
+from pixdex.engines import get_model
 from pixdex.text import prompt_to_class_weights
 from pixdex.text.evaluation import evaluate_prompts, load_photos
 

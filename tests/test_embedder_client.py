@@ -34,13 +34,8 @@ from pixdex.embedder.errors import (
     error_from_response,
 )
 from pixdex.embedder.protocol import ImageInput, InvocationRequest, InvocationResponse
-from pixdex.embedder.server import EmbedderHTTPServer, running_server
-from pixdex.embedder.transports import (
-    HttpTransport,
-    LocalTransport,
-    SageMakerTransport,
-    transport_for,
-)
+from pixdex.embedder.transports import HttpTransport, SageMakerTransport, transport_for
+from pixdex.engines import get_model
 from pixdex.errors import (
     ConflictError,
     ImageDecodeError,
@@ -48,11 +43,12 @@ from pixdex.errors import (
     ModelCapabilityError,
     PayloadTooLargeError,
 )
-from pixdex.inference import get_model
 from pixdex.inference.specs import class_vector_name
 from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata
 from pixdex.search import encode_query_image
+from pixdex.serving.engine import Engine, LocalTransport
+from pixdex.serving.server import EmbedderHTTPServer, running_server
 from pixdex.sources import local_items
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_embedding, get_image
@@ -259,8 +255,9 @@ def test_error_bodies_map_back_to_types() -> None:
 def test_local_mode_answers_exactly_like_the_server(
     settings: Settings, server: EmbedderHTTPServer, photos: dict[str, Image.Image]
 ) -> None:
-    local = transport_for(settings)
-    assert isinstance(local, LocalTransport)
+    with pytest.raises(InvalidInputError, match="no endpoint to call"):
+        transport_for(settings)  # local mode: the model runs here, not behind a transport
+    local = LocalTransport(Engine(settings), settings.max_request_bytes)
     client_local = EmbedderClient(settings, "efficientnet-lite0", transport=local)
     client_http = EmbedderClient(
         settings, "efficientnet-lite0", transport=HttpTransport(server.url, 10_000_000)
@@ -392,6 +389,7 @@ def test_a_model_the_endpoint_does_not_serve_is_refused(http_settings: Settings)
 
 
 def test_registry_specs_match_the_models_own() -> None:
-    from pixdex.inference import EFFICIENTNET_LITE0_SPEC, available_models
+    from pixdex.engines import available_models
+    from pixdex.inference import EFFICIENTNET_LITE0_SPEC
 
     assert available_models() == [EFFICIENTNET_LITE0_SPEC]

@@ -18,8 +18,8 @@ from PIL import Image
 
 import pixdex.blobs
 from pixdex.config import Settings
-from pixdex.embedder.server import EmbedderHTTPServer, make_server, running_server
-from pixdex.inference import get_model
+from pixdex.engines import get_model
+from pixdex.serving.server import EmbedderHTTPServer, make_server, running_server
 
 
 def _jpeg(image: Image.Image) -> bytes:

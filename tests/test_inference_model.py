@@ -13,14 +13,13 @@ import skimage.data
 from PIL import Image
 
 from pixdex.config import Settings
+from pixdex.engines import available_models, get_model
 from pixdex.errors import InvalidInputError, ModelCapabilityError
 from pixdex.inference import (
     EfficientNetLite0,
     EmbeddingModel,
     ImageBatchOutput,
     ProviderUnavailableError,
-    available_models,
-    get_model,
     object_tags,
     preprocess_images,
 )

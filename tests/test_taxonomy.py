@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.models import TAG_KINDS, AutoTags, ImageStatus
+from pixdex.retag import retag_dataset, workspace_taxonomy
 from pixdex.storage.catalog import ensure_dataset, register_model
 from pixdex.storage.connection import connect
 from pixdex.storage.images import ImageWrite, get_image, write_images
@@ -30,8 +31,6 @@ from pixdex.taxonomy import (
     ZeroShotTagger,
     base_taxonomy,
     merge,
-    retag_dataset,
-    workspace_taxonomy,
 )
 from pixdex.vlm import VisionLanguageModel
 from pixdex.vlm.export import export_checkpoint

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 from pixdex.config import Settings
-from pixdex.taxonomy import workspace_taxonomy
+from pixdex.retag import workspace_taxonomy
 from tests.test_cli import PIXDEX
 
 

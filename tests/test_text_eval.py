@@ -13,7 +13,7 @@ import statistics
 import pytest
 
 from pixdex.config import Settings
-from pixdex.inference import get_model
+from pixdex.engines import get_model
 from pixdex.text.evaluation import LABELED_PROMPTS, PromptEvaluation, evaluate_prompts, load_photos
 
 TOP1_FLOOR = 0.85

@@ -18,13 +18,14 @@ import pytest
 from PIL import Image
 
 from pixdex.config import Settings
+from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
-from pixdex.inference import get_model
 from pixdex.inference.specs import class_vector_name
 from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata, SearchQuery
 from pixdex.query_vector import NEGATIVE_WEIGHT
 from pixdex.reembed import reembed
+from pixdex.retag import workspace_taxonomy
 from pixdex.search import search
 from pixdex.service.anchors import create_anchor
 from pixdex.service.search import run_search
@@ -32,7 +33,7 @@ from pixdex.service.search_schemas import SearchRequest
 from pixdex.sources import local_items
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
-from pixdex.taxonomy import get_tagger, workspace_taxonomy
+from pixdex.taxonomy import get_tagger
 from pixdex.vlm import VisionLanguageModel
 from pixdex.vlm.export import export_checkpoint
 from pixdex.vlm.tiny import build_tiny_checkpoint

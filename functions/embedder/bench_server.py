@@ -30,7 +30,7 @@ from PIL import Image
 
 from pixdex.config import Settings
 from pixdex.embedder.protocol import ImageInput, InvocationRequest
-from pixdex.embedder.server import running_server
+from pixdex.serving.server import running_server
 
 
 def _photos(count: int) -> list[str]:

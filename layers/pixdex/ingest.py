@@ -40,10 +40,10 @@ from numpy.typing import NDArray
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.embedder.client import ImageSource, RemoteEmbedder
+from pixdex.engines import get_model
 from pixdex.errors import PixdexError
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
-from pixdex.inference import get_model
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.imagenet import object_tags
 from pixdex.inference.pixels import model_pixels

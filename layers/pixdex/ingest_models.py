@@ -18,20 +18,15 @@ from numpy.typing import NDArray
 
 from pixdex.config import Settings
 from pixdex.embedder.client import RemoteEmbedder
+from pixdex.engines import get_model
 from pixdex.errors import ModelCapabilityError
-from pixdex.inference import get_model
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags
+from pixdex.retag import workspace_taxonomy
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import Conn
-from pixdex.taxonomy import (
-    ZeroShotModel,
-    ZeroShotTagger,
-    get_tagger,
-    merge_auto_tags,
-    workspace_taxonomy,
-)
+from pixdex.taxonomy import ZeroShotModel, ZeroShotTagger, get_tagger, merge_auto_tags
 
 __all__ = ["Tagging", "embed_extras", "extra_models", "register_models"]
 

@@ -25,8 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixdex.config import Settings
+from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, ModelCapabilityError, NotFoundError
-from pixdex.inference import get_model
 from pixdex.inference.specs import class_vector_name
 from pixdex.models import SearchQuery
 from pixdex.storage import catalog, images

@@ -25,9 +25,9 @@ from PIL import Image
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
+from pixdex.engines import get_model
 from pixdex.errors import InvalidInputError, PixdexError
 from pixdex.imaging.decode import decode_image
-from pixdex.inference import get_model
 from pixdex.inference.base import EmbeddingModel, ModelSpec
 from pixdex.inference.pixels import model_pixels
 from pixdex.inference.specs import CLASS_VECTOR_SUFFIX, class_vector_spec

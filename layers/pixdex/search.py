@@ -13,9 +13,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from pixdex.config import Settings, get_settings
+from pixdex.engines import get_model
 from pixdex.errors import InvalidInputError
 from pixdex.imaging.decode import DecodedImage, crop_to_box, decode_image
-from pixdex.inference import get_model
 from pixdex.models import AutoTags, BoundingBox, SearchHit, SearchPage, SearchQuery
 from pixdex.query_vector import query_vector
 from pixdex.storage import catalog, images, search_sql

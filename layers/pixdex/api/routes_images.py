@@ -17,7 +17,6 @@ from pixdex.models import ImageStatus
 from pixdex.service import images
 from pixdex.service.schemas import Deleted, Image, ImageList, ImagePatch
 from pixdex.sources import normalise_folder
-from pixdex.storage.images import ListFilters
 
 router = new_router()
 TAGS = ["images"]
@@ -40,7 +39,7 @@ def list_images(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=250)] = 50,
 ) -> ImageList:
-    filters = ListFilters(
+    filters = images.ListFilters(
         status=None if status is None else ImageStatus(status),
         folder=None if folder is None else normalise_folder(folder),
         user_tags=[t.strip() for t in (tag or "").split(",") if t.strip()],

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise InvalidInputError(f"{flag} must be at least 1, got {value}", field=name)
     import logging
 
-    from pixdex.embedder.server import serve
+    from pixdex.serving.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _prepare(settings: Settings) -> int:
-    from pixdex.embedder.server import prepare
+    from pixdex.serving.server import prepare
 
     spec = prepare(settings.model_copy(update={"embedder": "local"}))
     print(json.dumps({"model": spec.name, "dim": spec.dim, "ready": True}))

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.inference import available_models
+    from pixdex.engines import available_models
     from pixdex.vlm import installed_models, vlm_root
 
     rows: list[dict[str, object]] = [

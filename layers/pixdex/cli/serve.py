@@ -30,8 +30,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
     import logging
 
+    from pixdex.engines import get_model
     from pixdex.errors import InvalidInputError
-    from pixdex.inference import get_model
     from pixdex.service.indexing import resume_waiting
     from pixdex.storage.connection import connect
 

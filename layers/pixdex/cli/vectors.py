@@ -47,10 +47,10 @@ def register_retag(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_retag(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.inference import get_model
+    from pixdex.engines import get_model
+    from pixdex.retag import retag_dataset
     from pixdex.storage import catalog
     from pixdex.storage.connection import connect
-    from pixdex.taxonomy import retag_dataset
     from pixdex.vlm import VisionLanguageModel
 
     name = args.model

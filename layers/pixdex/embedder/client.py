@@ -9,7 +9,8 @@ limit (6 MB for SageMaker): bytes are sent inline while they fit, an S3 object t
 fit is sent as its ``s3://`` reference (the server reads it), anything else too large fails
 for that image only. :class:`RemoteEmbedder` wraps the client in the
 :class:`~pixdex.inference.base.EmbeddingModel` protocol, so search and ingest use a remote
-model exactly like the in-process one (``get_model`` returns it when the mode is not local).
+model exactly like the in-process one (:func:`pixdex.engines.get_model` returns it when the
+mode is not local).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pixdex.errors import (
 )
 from pixdex.inference.base import ImageBatchOutput, ModelSpec
 from pixdex.inference.preprocess import INPUT_MEAN, INPUT_STD, center_crop_resize
+from pixdex.inference.specs import builtin_specs
 from pixdex.models import AutoTags
 
 from .errors import EmbedderResponseError
@@ -292,6 +294,4 @@ def _typed(error: ItemError) -> PixdexError:
 
 
 def _known_spec(name: str) -> ModelSpec | None:
-    from pixdex.inference.registry import available_models
-
-    return next((spec for spec in available_models() if spec.name == name), None)
+    return next((spec for spec in builtin_specs() if spec.name == name), None)

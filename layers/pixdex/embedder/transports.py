@@ -28,13 +28,10 @@ from .protocol import InvocationRequest, InvocationResponse
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
-    from .engine import Engine
-
 __all__ = [
     "SAGEMAKER_MAX_IMAGES",
     "SAGEMAKER_MAX_PAYLOAD",
     "HttpTransport",
-    "LocalTransport",
     "SageMakerTransport",
     "Transport",
     "transport_for",
@@ -66,20 +63,6 @@ def _parse(body: bytes, where: str) -> InvocationResponse:
 
 def _encode(request: InvocationRequest) -> bytes:
     return request.model_dump_json(exclude_none=True).encode("utf-8")
-
-
-class LocalTransport:
-    """The engine in this process: no serialisation at all."""
-
-    where = "in-process"
-    max_images: int | None = None
-
-    def __init__(self, engine: Engine, max_request_bytes: int) -> None:
-        self.engine = engine
-        self.max_request_bytes = max_request_bytes
-
-    def invoke(self, request: InvocationRequest) -> InvocationResponse:
-        return self.engine.invoke(request)
 
 
 class HttpTransport:
@@ -180,13 +163,6 @@ class SageMakerTransport:
 
 
 @cache
-def _local(settings: Settings) -> LocalTransport:
-    from .engine import Engine
-
-    return LocalTransport(Engine(settings), settings.max_request_bytes)
-
-
-@cache
 def _http(url: str, max_request_bytes: int) -> HttpTransport:
     return HttpTransport(url, max_request_bytes)
 
@@ -213,5 +189,9 @@ def transport_for(settings: Settings) -> Transport:
                 field="sagemaker_endpoint",
             )
         return _sagemaker(settings.sagemaker_endpoint, settings.aws_region)
-    return _local(settings)
+    raise InvalidInputError(
+        "PIXDEX_EMBEDDER=local runs the model in this process: there is no endpoint to "
+        "call (pixdex.serving.engine.LocalTransport calls an engine directly)",
+        field="embedder",
+    )
 

@@ -51,6 +51,11 @@ __all__ = [
     "compute_attributes",
 ]
 
+# Every name compute_attributes can produce: re-tagging keeps these (pixel facts) and
+# replaces the zero-shot ones.
+PIXEL_ATTRIBUTES = frozenset(
+    {"small", "dark", "bright", "low-contrast", "high-contrast", "grayscale", "blurry"}
+)
 WORKING_SIZE = 512
 
 SMALL_MIN_SIDE = 256

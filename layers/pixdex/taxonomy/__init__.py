@@ -1,15 +1,16 @@
-"""Zero-shot auto-tags: a versioned taxonomy, per-workspace extensions, tagger, re-tagging."""
+"""Zero-shot auto-tags: a versioned taxonomy, its extensions, the tagger (no storage:
+re-tagging stored images is :mod:`pixdex.retag`)."""
 
 from .model import Taxonomy, TaxonomyEntry, TaxonomyExtension, base_taxonomy, merge
 from .protocol import ZeroShotModel
-from .retag import RetagReport, get_tagger, merge_auto_tags, retag_dataset, workspace_taxonomy
+from .shared import PIXEL_ATTRIBUTES, get_tagger, merge_auto_tags
 from .tagger import CLIP_RULES, SIGLIP_RULES, KindRule, ZeroShotTagger
 
 __all__ = [
     "CLIP_RULES",
+    "PIXEL_ATTRIBUTES",
     "SIGLIP_RULES",
     "KindRule",
-    "RetagReport",
     "Taxonomy",
     "TaxonomyEntry",
     "TaxonomyExtension",
@@ -19,6 +20,4 @@ __all__ = [
     "get_tagger",
     "merge",
     "merge_auto_tags",
-    "retag_dataset",
-    "workspace_taxonomy",
 ]

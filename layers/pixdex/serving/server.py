@@ -11,7 +11,7 @@ before reading the body), JSON (400), shape (422), then the engine's own limits 
 too many images, 409 for a model mismatch). Errors are ``{"error": {"code", "message",
 "field"}}``; one bad image is reported in ``errors[i]`` of a 200 answer instead.
 
-Run it with ``pixdex embedder serve`` or ``python -m pixdex.embedder.server``.
+Run it with ``pixdex embedder serve`` or ``python -m pixdex.serving.server``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pydantic import ValidationError
 
 from pixdex.config import Settings, get_settings
+from pixdex.embedder.errors import describe_json_error
+from pixdex.embedder.protocol import ErrorBody, ErrorEnvelope, InvocationRequest
 from pixdex.errors import PayloadTooLargeError, PixdexError
 from pixdex.inference.base import ModelSpec
-
-from .engine import Engine
-from .errors import describe_json_error
-from .protocol import ErrorBody, ErrorEnvelope, InvocationRequest
+from pixdex.serving.engine import Engine
 
 __all__ = ["EmbedderHTTPServer", "main", "make_server", "prepare", "running_server", "serve"]
 
@@ -262,7 +261,7 @@ def prepare(settings: Settings) -> ModelSpec:
 
 def main(argv: list[str] | None = None) -> None:
     """The container's entry point (``serve``): all interfaces, port 8080."""
-    parser = argparse.ArgumentParser(prog="python -m pixdex.embedder.server")
+    parser = argparse.ArgumentParser(prog="python -m pixdex.serving.server")
     parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 (container entry point)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--prepare", action="store_true", help="build the model and exit")

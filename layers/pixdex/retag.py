@@ -1,4 +1,4 @@
-"""Per-workspace taxonomies, a shared tagger per (model, taxonomy), and re-tagging.
+"""Re-tagging a dataset's images with its workspace's current taxonomy.
 
 Re-tagging reads each image's stored embedding (no image decoding, no image model run:
 zero-shot tags are a function of the embedding), recomputes the zero-shot tags with the
@@ -9,34 +9,19 @@ Attributes computed from pixels at ingest (blurry, dark, ...) are kept.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from uuid import UUID
 
 import numpy as np
 
 from pixdex.config import Settings
-from pixdex.models import AutoTags
+from pixdex.storage.catalog import get_dataset
+from pixdex.storage.connection import connect
+from pixdex.storage.taxonomy import embeddings_page, list_extensions, save_auto_tags
+from pixdex.taxonomy import Taxonomy, ZeroShotModel, base_taxonomy, get_tagger, merge
+from pixdex.taxonomy import merge_auto_tags as merge_auto_tags
 
-from .model import Taxonomy, base_taxonomy, merge
-from .protocol import ZeroShotModel
-from .tagger import ZeroShotTagger
-
-__all__ = [
-    "PIXEL_ATTRIBUTES",
-    "RetagReport",
-    "get_tagger",
-    "merge_auto_tags",
-    "retag_dataset",
-    "workspace_taxonomy",
-]
-
-# Names produced by pixdex.imaging.attributes (pixel rules), kept across re-tagging.
-PIXEL_ATTRIBUTES = frozenset(
-    {"small", "dark", "bright", "low-contrast", "high-contrast", "grayscale", "blurry"}
-)
-_taggers: dict[tuple[str, str, str], ZeroShotTagger] = {}
-_lock = threading.Lock()
+__all__ = ["RetagReport", "retag_dataset", "workspace_taxonomy"]
 
 
 @dataclass(frozen=True)
@@ -49,31 +34,8 @@ class RetagReport:
 
 def workspace_taxonomy(settings: Settings, workspace: str) -> Taxonomy:
     """The base taxonomy with ``workspace``'s extensions applied."""
-    from pixdex.storage.connection import connect
-    from pixdex.storage.taxonomy import list_extensions
-
     with connect(settings) as conn:
         return merge(base_taxonomy(), list_extensions(conn, workspace))
-
-
-def get_tagger(
-    model: ZeroShotModel, settings: Settings, taxonomy: Taxonomy | None = None
-) -> ZeroShotTagger:
-    """One tagger (and one set of taxonomy text embeddings) per process and taxonomy."""
-    taxonomy = taxonomy or base_taxonomy()
-    key = (str(model.model_dir), str(settings.models_dir), taxonomy.digest())
-    with _lock:
-        tagger = _taggers.get(key)
-        if tagger is None or tagger.model is not model:
-            tagger = _taggers[key] = ZeroShotTagger(model, settings, taxonomy)
-        return tagger
-
-
-def merge_auto_tags(previous: AutoTags, zero_shot: AutoTags) -> AutoTags:
-    """Zero-shot objects and scenes; pixel-rule attributes kept, zero-shot ones added."""
-    attributes = {k: v for k, v in previous.attributes.items() if k in PIXEL_ATTRIBUTES}
-    attributes.update(zero_shot.attributes)
-    return AutoTags(objects=zero_shot.objects, scenes=zero_shot.scenes, attributes=attributes)
 
 
 def retag_dataset(
@@ -85,10 +47,6 @@ def retag_dataset(
     page_size: int = 1000,
 ) -> RetagReport:
     """Recompute the zero-shot tags of every indexed image of ``dataset`` for ``model``."""
-    from pixdex.storage.catalog import get_dataset
-    from pixdex.storage.connection import connect
-    from pixdex.storage.taxonomy import embeddings_page, save_auto_tags
-
     workspace = workspace or settings.workspace
     tagger = get_tagger(model, settings, workspace_taxonomy(settings, workspace))
     done = 0

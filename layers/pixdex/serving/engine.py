@@ -30,6 +30,14 @@ from PIL import Image
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
+from pixdex.embedder.protocol import (
+    ImageInput,
+    ImageMeta,
+    InvocationRequest,
+    InvocationResponse,
+    ItemError,
+)
+from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, PayloadTooLargeError, PixdexError
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
@@ -37,8 +45,6 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.imagenet import object_tags
 from pixdex.inference.pixels import model_pixels
 from pixdex.models import AutoTags
-
-from .protocol import ImageInput, ImageMeta, InvocationRequest, InvocationResponse, ItemError
 
 __all__ = ["Engine"]
 
@@ -63,8 +69,6 @@ class Engine:
         # The server *is* the embedder: whatever the environment says, its model runs here.
         self.settings = settings.model_copy(update={"embedder": "local"})
         if model is None:
-            from pixdex.inference.registry import get_model
-
             model = get_model(self.settings.model, self.settings)
         self.model = model
         self.max_images = max_images or self.settings.max_images_per_request
@@ -200,3 +204,18 @@ class Engine:
                 f"image is not valid base64 ({exc}); send standard base64 with padding",
                 field="images",
             ) from exc
+
+
+class LocalTransport:
+    """An engine in this process behind the client's transport interface: no
+    serialisation at all (tests compare it with the HTTP and SageMaker transports)."""
+
+    where = "in-process"
+    max_images: int | None = None
+
+    def __init__(self, engine: Engine, max_request_bytes: int) -> None:
+        self.engine = engine
+        self.max_request_bytes = max_request_bytes
+
+    def invoke(self, request: InvocationRequest) -> InvocationResponse:
+        return self.engine.invoke(request)
