@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from pixdex.config import Settings
+from pixdex.models import MAX_PROMPT_CHARS
 from pixdex.storage.connection import connect
 from tests.test_server_support import Api, FileHost, add, b64, jpeg, new_dataset
 
@@ -219,7 +220,7 @@ def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
     combined = error({"prompt": "a cat", "like_image": gallery["ids"]["coins.png"]}, 400)
     assert combined["code"] == "model_capability" and "no text encoder" in combined["message"]
     assert error({"prompt": "   "}, 422)["field"] == "prompt"
-    assert error({"prompt": "x" * 600}, 422)["field"] == "prompt"
+    assert error({"prompt": "x" * (MAX_PROMPT_CHARS + 1)}, 422)["field"] == "prompt"
     assert error({"prompt": "not cats"}, 422)["field"] == "prompt"
     assert error({"negative_prompt": "cats"}, 422)["field"] == "negative_prompt"
     assert error({"prompt": "a cat", "image_weight": 1.5}, 422)["field"] == "image_weight"

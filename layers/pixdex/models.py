@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -115,11 +116,17 @@ class IndexReport(BaseModel):
     images: list[IndexedFile] = Field(default_factory=list)
 
 
-def _split_csv(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        out.extend(part.strip() for part in value.split(",") if part.strip())
-    return out
+# The longest prompt (and negative prompt) any interface accepts.
+MAX_PROMPT_CHARS = 1000
+
+
+def split_csv(values: str | Iterable[str] | None) -> list[str]:
+    """``"a, b"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]``: how every interface reads
+    comma-separated tags (query strings, form fields, CLI flags)."""
+    if values is None:
+        return []
+    items = [values] if isinstance(values, str) else values
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
 
 
 class SearchQuery(BaseModel):
@@ -142,8 +149,8 @@ class SearchQuery(BaseModel):
     model: str | None = None
     like_vector: list[float] | None = None
     like_image_id: UUID | None = None
-    prompt: str | None = Field(default=None, max_length=1000)
-    negative_prompt: str | None = Field(default=None, max_length=1000)
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     image_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     objects: list[str] = Field(default_factory=list)
     scenes: list[str] = Field(default_factory=list)
@@ -164,7 +171,7 @@ class SearchQuery(BaseModel):
     @field_validator("objects", "scenes", "attributes", "tags", "class_names", mode="after")
     @classmethod
     def _normalise_lists(cls, values: list[str]) -> list[str]:
-        return _split_csv(values)
+        return split_csv(values)
 
     @model_validator(mode="after")
     def _one_similarity_source(self) -> SearchQuery:

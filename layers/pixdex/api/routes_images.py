@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import BINARY, binary_response, new_router, responses
-from pixdex.models import ImageStatus
+from pixdex.models import ImageStatus, split_csv
 from pixdex.service import images
 from pixdex.service.schemas import Deleted, Image, ImageList, ImagePatch
 from pixdex.sources import normalise_folder
@@ -42,7 +42,7 @@ def list_images(
     filters = images.ListFilters(
         status=None if status is None else ImageStatus(status),
         folder=None if folder is None else normalise_folder(folder),
-        user_tags=[t.strip() for t in (tag or "").split(",") if t.strip()],
+        user_tags=split_csv(tag),
         split=split, batch_id=batch_id, annotation_job_id=annotation_job_id,
     )
     return images.list_images(

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import File, Form, Uploa
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
 from pixdex.errors import InvalidInputError
+from pixdex.models import split_csv
 from pixdex.service import slots, uploads
 from pixdex.service.schemas import AddedImages, AddImages, CreateSlots, ImageMeta, UploadSlots
 
@@ -68,7 +69,7 @@ def upload_images(
     files = file if isinstance(file, list) else [file]
     meta = ImageMeta.model_validate({
         "name": name, "folder": folder,
-        "tags": [t.strip() for t in (tags or "").split(",") if t.strip()],
+        "tags": split_csv(tags),
         "split": split, "batch_id": batch_id, "annotation_job_id": annotation_job_id,
         "metadata": _json_form(metadata, "metadata") or {},
         "annotations": _json_form(annotations, "annotations") or {},

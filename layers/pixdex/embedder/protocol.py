@@ -31,7 +31,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pixdex.models import AutoTags
+from pixdex.models import MAX_PROMPT_CHARS, AutoTags
 
 __all__ = [
     "ErrorBody",
@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 # Texts are prompts, not documents: anything longer is a client bug.
-MAX_TEXT_CHARS = 2000
+# A text to embed is a prompt: the same limit as everywhere else.
+MAX_TEXT_CHARS = MAX_PROMPT_CHARS
 
 
 class ImageInput(BaseModel):

@@ -17,7 +17,7 @@ from pydantic import (
     model_serializer,
 )
 
-from pixdex.models import AutoTags, BoundingBox
+from pixdex.models import MAX_PROMPT_CHARS, AutoTags, BoundingBox, split_csv
 
 MAX_API_LIMIT = 250
 DEFAULT_FIELDS = ("id", "score", "name")
@@ -33,10 +33,7 @@ StrOrList = str | list[str]
 
 
 def _as_list(value: StrOrList | None) -> list[str]:
-    if value is None:
-        return []
-    values = [value] if isinstance(value, str) else value
-    return [part.strip() for item in values for part in item.split(",") if part.strip()]
+    return split_csv(value)
 
 
 class SearchRequest(BaseModel):
@@ -49,12 +46,13 @@ class SearchRequest(BaseModel):
         "to it (it is left out of its own results)."
     )
     prompt: str | None = Field(
-        default=None, max_length=1000, description="Text search, e.g. 'a cat on a sofa'. "
+        default=None, max_length=MAX_PROMPT_CHARS,
+        description="Text search, e.g. 'a cat on a sofa'. "
         "Vision-language models rank by image-text cosine similarity; the offline model maps "
         "the prompt onto its 1000 ImageNet classes and ranks by class probability."
     )
     negative_prompt: str | None = Field(
-        default=None, max_length=1000, description="What to push down, e.g. 'drawings'."
+        default=None, max_length=MAX_PROMPT_CHARS, description="What to push down, e.g. 'drawings'."
     )
     image_weight: float = Field(
         default=0.5, ge=0.0, le=1.0, description="With a prompt and a query image "

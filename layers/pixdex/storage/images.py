@@ -130,6 +130,14 @@ def write_images(conn: Conn, model: str, batch: Sequence[ImageWrite]) -> list[UU
     return ids
 
 
+def folder_and_below(folder: str) -> tuple[str, str]:
+    """A folder filter's exact value and the LIKE pattern of everything below it, with
+    LIKE's own characters escaped (a folder named ``50%_off`` matches only itself)."""
+    exact = folder.rstrip("/")
+    escaped = exact.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return exact, escaped + "/%"
+
+
 def replace_embeddings(
     cur: psycopg.Cursor[dict[str, object]], model: str, written: Sequence[tuple[UUID, ImageWrite]]
 ) -> None:
@@ -297,10 +305,9 @@ def list_records(
         clauses.append("i.status = %(status)s")
         params["status"] = filters.status.value
     if filters.folder is not None and filters.folder != "/":
-        folder = filters.folder.rstrip("/")
-        escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        folder, below = folder_and_below(filters.folder)
         clauses.append("(i.folder = %(folder)s OR i.folder LIKE %(folder_prefix)s)")
-        params.update(folder=folder, folder_prefix=escaped + "/%")
+        params.update(folder=folder, folder_prefix=below)
     if filters.user_tags:
         clauses.append("i.user_tags @> %(user_tags)s")
         params["user_tags"] = list(filters.user_tags)

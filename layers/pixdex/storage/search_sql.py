@@ -26,6 +26,7 @@ from psycopg import sql
 
 from pixdex.storage.catalog import OPERATOR, Metric, hnsw_index_name
 from pixdex.storage.connection import Conn
+from pixdex.storage.images import folder_and_below
 
 # Extra candidates fetched past the requested window so that exact ties straddling the
 # window edge are still ordered by id consistently from page to page.
@@ -96,12 +97,11 @@ def _where(filters: Filters) -> _Where:
     if filters.class_names:
         where.add("i.annotation_classes ?| %(class_names)s", class_names=list(filters.class_names))
     if filters.folder is not None and filters.folder != "/":
-        folder = filters.folder.rstrip("/")
-        escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        folder, below = folder_and_below(filters.folder)
         where.add(
             "(i.folder = %(folder)s OR i.folder LIKE %(folder_prefix)s)",
             folder=folder,
-            folder_prefix=escaped + "/%",
+            folder_prefix=below,
         )
     if filters.batch_id is not None:
         where.add("i.batch_id = %(batch_id)s", batch_id=filters.batch_id)

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from pixdex.errors import InvalidInputError
 from pixdex.inference.imagenet import NUM_CLASSES
+from pixdex.models import MAX_PROMPT_CHARS
 
 from .lemma import NEGATION_CUES, STOPWORDS, lemma, tokens
 from .lexicon import MAX_PHRASE_WORDS, lexicon
@@ -46,7 +47,6 @@ __all__ = [
     "score_class_probs",
 ]
 
-MAX_PROMPT_CHARS = 500
 DESCRIPTION_WEIGHT = 0.3
 _MODIFIER_WEIGHT = 0.5
 _SINGLE_HEAD_WEIGHT = 0.5

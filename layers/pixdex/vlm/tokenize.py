@@ -15,12 +15,14 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from pixdex.errors import InvalidInputError
+from pixdex.models import MAX_PROMPT_CHARS
 
 from .manifest import TextConfig
 
 __all__ = ["MAX_TEXT_CHARS", "PromptTokenizer"]
 
-MAX_TEXT_CHARS = 2000
+# A text to embed is a prompt: the same limit as everywhere else.
+MAX_TEXT_CHARS = MAX_PROMPT_CHARS
 
 
 class PromptTokenizer:
