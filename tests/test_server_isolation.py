@@ -32,6 +32,8 @@ def test_workspaces_never_see_each_other(
         ("GET", "/v1/datasets/{dataset_id}/images", f"/v1/datasets/{dataset}/images", None, {}),
         ("POST", "/v1/datasets/{dataset_id}/images/upload",
          f"/v1/datasets/{dataset}/images/upload", None, upload),
+        ("POST", "/v1/datasets/{dataset_id}/uploads", f"/v1/datasets/{dataset}/uploads",
+         {"files": [{"name": "a.jpg", "size": 3}]}, {}),
         ("GET", "/v1/images/{image_id}", f"/v1/images/{image}", None, {}),
         ("PATCH", "/v1/images/{image_id}", f"/v1/images/{image}", {"tags": ["mine"]}, {}),
         ("DELETE", "/v1/images/{image_id}", f"/v1/images/{image}", None, {}),
