@@ -85,6 +85,63 @@ def test_search_by_tags_and_filters(cli_env: dict[str, str],
     assert page["total"] == 4 and page["offset"] == 2 and len(page["results"]) == 2
 
 
+def test_limit_is_the_api_limit(cli_env: dict[str, str],
+                                indexed: tuple[str, Path, dict[str, object]]) -> None:
+    from pixdex.service.search_schemas import MAX_API_LIMIT
+
+    dataset, _, _ = indexed
+    page = json.loads(run(cli_env, "search", "--dataset", dataset, "--tag", "cli-test",
+                          "--limit", str(MAX_API_LIMIT), "--json").stdout)
+    assert page["total"] == 4
+    assert f"1..{MAX_API_LIMIT}" in run(cli_env, "search", "--help").stdout
+
+
+def test_tag_search_that_finds_nothing_suggests_names(
+    cli_env: dict[str, str], indexed: tuple[str, Path, dict[str, object]]
+) -> None:
+    dataset, _, _ = indexed
+    text = run(cli_env, "search", "--dataset", dataset, "--objects", "tabby").stdout
+    assert "0 match(es)" in text
+    assert "known objects tags containing 'tabby': 'tabby cat'" in text
+    page = json.loads(run(cli_env, "search", "--dataset", dataset, "--objects", "TABBY",
+                          "--attributes", "Dark", "--json").stdout)
+    assert page["total"] == 0
+    assert any("'tabby cat'" in w for w in page["warnings"])
+    assert any("attributes" in w and "'dark'" in w for w in page["warnings"])
+    found = run(cli_env, "search", "--dataset", dataset, "--objects", "tabby cat").stdout
+    assert "note:" not in found and "known" not in found
+
+
+def test_text_output_shows_what_matched_and_the_file(
+    cli_env: dict[str, str], indexed: tuple[str, Path, dict[str, object]]
+) -> None:
+    dataset, root, _ = indexed
+    text = run(cli_env, "search", "--dataset", dataset, "--objects", "tabby cat",
+               "--folder", "/pets").stdout
+    lines = [line for line in text.splitlines() if line.lstrip()[:2] in ("1.", "2.")]
+    assert len(lines) == 2
+    for line in lines:
+        assert "objects: tabby cat 0." in line
+        assert "Egyptian Mau" not in line and "tiger cat" not in line  # not asked for
+    assert {line.split()[-1] for line in lines} == {
+        str(root / "pets" / "chelsea.jpg"), str(root / "pets" / "chelsea_flip.jpg")}
+    similar = run(cli_env, "search", "--dataset", dataset, "--like", str(root / "coffee.png"),
+                  "--limit", "1").stdout
+    assert "objects: espresso 0." in similar and similar.rstrip().endswith(
+        str(root / "coffee.png"))
+
+
+def test_attribute_search_shows_the_attribute(cli_env: dict[str, str], tmp_path: Path,
+                                              photos: dict[str, Image.Image]) -> None:
+    photos["camera"].save(tmp_path / "camera.png")  # a grayscale photo
+    run(cli_env, "index", str(tmp_path), "--dataset", "cli-attributes", "--json")
+    text = run(cli_env, "search", "--dataset", "cli-attributes", "--attributes",
+               "grayscale").stdout
+    (line,) = [line for line in text.splitlines() if line.lstrip().startswith("1.")]
+    assert "attributes: grayscale 1.00" in line and "objects" not in line
+    assert line.endswith(str(tmp_path / "camera.png"))
+
+
 def test_search_by_prompt(cli_env: dict[str, str],
                           indexed: tuple[str, Path, dict[str, object]]) -> None:
     dataset, _, _ = indexed
@@ -110,6 +167,9 @@ def test_search_by_prompt(cli_env: dict[str, str],
         (["search", "--dataset", "nope", "--objects", "cat"], "does not exist"),
         (["search", "--dataset", "cli", "--id", "not-a-uuid"], "must be a UUID"),
         (["search", "--dataset", "cli", "--objects", "x", "--limit", "501"], "limit"),
+        (["search", "--dataset", "cli", "--objects", "x", "--limit", "251"],
+         "argument --limit: must be 1..250, got 251"),
+        (["search", "--dataset", "cli", "--objects", "x", "--limit", "0"], "must be 1..250"),
         (["search", "--dataset", "cli", "--objects", "x", "--threshold", "2"], "threshold"),
         (["search", "--dataset", "cli", "--like", "/no/such.jpg"], "no such file"),
         (["search", "--dataset", "cli", "--box", "0,0,1,1"], "--box needs --like"),
@@ -145,10 +205,19 @@ def test_bad_box_and_corrupt_query_image(
     assert result.returncode == 2 and "not a recognised image" in result.stderr
 
 
-def test_missing_path_is_reported(cli_env: dict[str, str], tmp_path: Path) -> None:
-    report = json.loads(run(cli_env, "index", str(tmp_path / "ghost"), "--dataset", "cli-ghost",
-                            "--json").stdout)
-    assert report["failed"] == 1 and report["images"][0]["error"] == "no such file or directory"
+def test_missing_path_is_bad_input(cli_env: dict[str, str], tmp_path: Path,
+                                   photos: dict[str, Image.Image]) -> None:
+    ghost = str(tmp_path / "ghost")
+    alone = run(cli_env, "index", ghost, "--dataset", "cli-ghost", "--json", ok=False)
+    assert alone.returncode == 2 and alone.stdout == ""
+    assert f"no such file or directory: {ghost}" in alone.stderr
+    photos["coins"].save(tmp_path / "coins.png")
+    # With a good path beside it, nothing is indexed: the user reruns with the fixed path.
+    mixed = run(cli_env, "index", str(tmp_path / "coins.png"), ghost, "--dataset", "cli-ghost",
+                ok=False)
+    assert mixed.returncode == 2 and ghost in mixed.stderr and "Traceback" not in mixed.stderr
+    listing = json.loads(run(cli_env, "datasets", "--json").stdout)
+    assert "cli-ghost" not in {d["name"] for d in listing}
 
 
 def test_remove_then_search(cli_env: dict[str, str], tmp_path: Path,

@@ -15,7 +15,14 @@ from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.inference.base import ModelSpec
 from pixdex.ingest import ingest
-from pixdex.models import AutoTags, BoundingBox, ImageMetadata, ImageStatus, SearchQuery
+from pixdex.models import (
+    MAX_SEARCH_LIMIT,
+    AutoTags,
+    BoundingBox,
+    ImageMetadata,
+    ImageStatus,
+    SearchQuery,
+)
 from pixdex.search import encode_query_image, search
 from pixdex.sources import local_items
 from pixdex.storage import catalog, search_sql
@@ -149,7 +156,7 @@ def test_bad_queries_get_clear_errors(
         search(SearchQuery(dataset=dataset, like_vector=[0.1] * 3), settings)
     with pytest.raises(InvalidInputError, match="non-zero"):
         search(SearchQuery(dataset=dataset, like_vector=[0.0] * 1280), settings)
-    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"threshold": 1.5}):
+    for bad in ({"limit": 0}, {"limit": MAX_SEARCH_LIMIT + 1}, {"offset": -1}, {"threshold": 1.5}):
         with pytest.raises(ValidationError):
             SearchQuery(dataset=dataset, objects=["x"], **bad)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):

@@ -264,3 +264,16 @@ def test_large_bodies_and_pixel_bombs_are_refused(api: Api) -> None:
     Image.new("RGB", (9000, 9000)).save(buffer, "PNG")  # 81 Mpx, a few hundred KB
     bomb = api.call("POST", "/v1/search", {"image": b64(buffer.getvalue())})
     assert bomb.status in (413, 422) and "pixels" in bomb.error["message"], bomb.body
+
+
+def test_a_tag_search_that_finds_nothing_names_the_tags_it_may_mean(
+    api: Api, gallery: dict[str, Any]
+) -> None:
+    """Tags match whole names: an API caller asking for "tabby" is told about "tabby cat"
+    (the same hint the CLI prints), and a search that finds something gets no hint."""
+    missed = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"], "objects": ["tabby"]})
+    assert missed["results"] == []
+    assert any("'tabby cat'" in warning for warning in missed["warnings"]), missed["warnings"]
+    found = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"],
+                                          "objects": ["tabby cat"]})
+    assert found["results"] and not any("known objects" in w for w in found["warnings"])

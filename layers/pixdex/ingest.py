@@ -2,17 +2,19 @@
 
 The pipeline keeps the model busy (ingest is meant to be model-bound):
 
-* a thread pool reads, hashes and decodes files, computes pixel attributes and the model's
-  preprocessing, and hands over only the small 224x224 tensor (the decoded full-size
-  picture is dropped in the worker, so memory stays bounded by the look-ahead window);
-* the calling thread runs the model on full batches (onnxruntime releases the GIL, so
-  decoding of the next batch overlaps inference);
+* a thread pool reads and hashes files and runs :func:`pixdex.pipeline.prepare` (decode,
+  pixel attributes, the model's preprocessing), handing over only the small model tensors
+  (the decoded full-size picture is dropped in the worker, so memory stays bounded by
+  the look-ahead window);
+* the calling thread runs :func:`pixdex.pipeline.analyse` on full batches (onnxruntime
+  releases the GIL, so decoding of the next batch overlaps inference);
 * a writer thread upserts each finished batch in one transaction.
 
 With a remote embedder (``PIXDEX_EMBEDDER=http|sagemaker``) the workers only read and hash
 the files: the original bytes (or, when too large for one request, the S3 reference) go to
 the inference server, which decodes, tags and embeds them next to the model, and answers
-with everything a row needs (size, format, attributes, objects, embedding).
+with everything a row needs (size, format, attributes, objects, embedding), computed by
+the same pipeline there.
 
 Besides the model's embedding each image gets the dataset's other named vectors
 (:mod:`pixdex.ingest_models`): the offline model's ImageNet class probabilities (prompt
@@ -34,22 +36,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import numpy as np
-from numpy.typing import NDArray
-
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.embedder.client import ImageSource, RemoteEmbedder
 from pixdex.engines import get_model
 from pixdex.errors import PixdexError
-from pixdex.imaging.attributes import compute_attributes
-from pixdex.imaging.decode import decode_image
 from pixdex.inference.base import EmbeddingModel
-from pixdex.inference.imagenet import object_tags
-from pixdex.inference.pixels import model_pixels
 from pixdex.inference.specs import class_vector_spec
 from pixdex.ingest_models import Tagging, embed_extras, extra_models, register_models
 from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
+from pixdex.pipeline import Prepared, analyse, prepare
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
 
@@ -78,8 +74,7 @@ class IngestItem:
 class _Loaded:
     item: IngestItem
     write: images.ImageWrite
-    pixels: NDArray[np.float32] | None = None
-    extra_pixels: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+    prepared: Prepared | None = None  # local model: decoded, reduced to the model tensors
     data: bytes | None = None  # remote embedder: the original bytes, decoded over there
     skipped: bool = False
 
@@ -202,15 +197,10 @@ def _load_one(
             return _Loaded(item, write, skipped=True)
         if isinstance(model, RemoteEmbedder):
             return _Loaded(item, write, data=data)
-        decoded = decode_image(
-            data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
-        )
-        write.width, write.height, write.format = decoded.width, decoded.height, decoded.format
-        attributes = compute_attributes(decoded.image)
-        write.auto_tags = AutoTags(attributes=attributes)
-        pixels = model_pixels(model, [decoded.image])
-        extra = {m.spec.name: model_pixels(m, [decoded.image]) for m in extras}
-        return _Loaded(item, write, pixels=pixels, extra_pixels=extra)
+        prepared = prepare(data, model, settings, extras)
+        write.width, write.height, write.format = prepared.width, prepared.height, prepared.format
+        write.auto_tags = AutoTags(attributes=prepared.attributes)
+        return _Loaded(item, write, prepared=prepared)
     except PixdexError as exc:
         write.error = exc.message
         return _Loaded(item, write)
@@ -225,33 +215,21 @@ def _embed(
 ) -> list[_Loaded]:
     if isinstance(model, RemoteEmbedder):
         return _embed_remote(model, batch)
-    ready = [loaded for loaded in batch if loaded.pixels is not None]
+    ready = [(loaded.prepared, loaded.write) for loaded in batch if loaded.prepared is not None]
     if ready:
-        pixels = np.concatenate([loaded.pixels for loaded in ready if loaded.pixels is not None])
-        output = model.embed_pixels(pixels)
-        names = model.class_names
         classes = class_vector_spec(model.spec)
-        for row, loaded in enumerate(ready):
-            write = loaded.write
-            write.embedding = output.embeddings[row]
-            if classes is not None and output.class_scores is not None:
-                write.vectors[classes.name] = output.class_scores[row]
-            objects: dict[str, float] = {}
-            if output.class_scores is not None and names is not None:
-                objects = object_tags(
-                    output.class_scores[row],
-                    names,
-                    threshold=settings.object_tag_threshold,
-                    top_k=settings.object_tag_top_k,
-                )
-            write.auto_tags = AutoTags(
-                objects=objects, scenes={}, attributes=write.auto_tags.attributes
-            )
+        analyses = analyse(model, [prepared for prepared, _ in ready], settings)
+        for (_, write), analysis in zip(ready, analyses, strict=True):
+            write.embedding = analysis.embedding
+            if classes is not None and analysis.class_scores is not None:
+                write.vectors[classes.name] = analysis.class_scores
+            write.auto_tags = analysis.tags
             write.status = ImageStatus.INDEXED
-            loaded.pixels = None
         embed_extras(ready, settings)
         if tagging is not None:
-            tagging.apply([loaded.write for loaded in ready])
+            tagging.apply([write for _, write in ready])
+        for loaded in batch:
+            loaded.prepared = None
     return batch
 
 

@@ -10,11 +10,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 from uuid import UUID
 
 import numpy as np
-from numpy.typing import NDArray
 
 from pixdex.config import Settings
 from pixdex.embedder.client import RemoteEmbedder
@@ -23,17 +21,13 @@ from pixdex.errors import ModelCapabilityError
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags
+from pixdex.pipeline import Prepared
 from pixdex.retag import workspace_taxonomy
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import Conn
 from pixdex.taxonomy import ZeroShotModel, ZeroShotTagger, get_tagger, merge_auto_tags
 
 __all__ = ["Tagging", "embed_extras", "extra_models", "register_models"]
-
-
-class _HasExtras(Protocol):
-    extra_pixels: dict[str, NDArray[np.float32]]
-    write: images.ImageWrite
 
 
 def register_models(conn: Conn, model: EmbeddingModel, dataset_id: UUID) -> None:
@@ -94,10 +88,16 @@ class Tagging:
             )
 
 
-def embed_extras(ready: Sequence[_HasExtras], settings: Settings) -> None:
-    names = ready[0].extra_pixels.keys() if ready else ()
+def embed_extras(
+    ready: Sequence[tuple[Prepared, images.ImageWrite]], settings: Settings
+) -> None:
+    """Each extra model once over the batch, from the tensors :func:`pixdex.pipeline.prepare`
+    made for it."""
+    names = ready[0][0].extra_pixels.keys() if ready else ()
     for name in list(names):
         extra = get_model(name, settings)
-        output = extra.embed_pixels(np.concatenate([r.extra_pixels.pop(name) for r in ready]))
-        for row, loaded in enumerate(ready):
-            loaded.write.vectors[name] = output.embeddings[row]
+        output = extra.embed_pixels(
+            np.concatenate([prepared.extra_pixels.pop(name) for prepared, _ in ready])
+        )
+        for row, (_, write) in enumerate(ready):
+            write.vectors[name] = output.embeddings[row]

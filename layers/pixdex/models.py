@@ -10,7 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MAX_SEARCH_LIMIT = 500
+# The largest page any interface returns (CLI, API, library): one limit, stated once.
+MAX_SEARCH_LIMIT = 250
 DEFAULT_SEARCH_LIMIT = 50
 TagKind = Literal["objects", "scenes", "attributes"]
 TAG_KINDS: tuple[TagKind, ...] = ("objects", "scenes", "attributes")

@@ -20,6 +20,7 @@ from pixdex.models import AutoTags, BoundingBox, SearchHit, SearchPage, SearchQu
 from pixdex.query_vector import query_vector
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import Conn, connect
+from pixdex.tag_hints import tag_hints
 
 
 def encode_query_image(
@@ -45,7 +46,16 @@ def embed_query_image(
 
 
 def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
+    """One page of results. A tag search that found nothing says which known tag names
+    contain the words asked for (tags match whole names: "tabby" is not "tabby cat")."""
     settings = settings or get_settings()
+    page = _search(query, settings)
+    if page.total == 0 and query.has_tag_filter:
+        page.warnings = [*page.warnings, *tag_hints(query, settings)]
+    return page
+
+
+def _search(query: SearchQuery, settings: Settings) -> SearchPage:
     _require_criteria(query)
     with connect(settings, readonly=True) as conn:
         if query.dataset is not None:

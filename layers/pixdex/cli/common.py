@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from pixdex.errors import InvalidInputError
-from pixdex.models import IndexReport
+
+if TYPE_CHECKING:
+    # Only a type here; commands that print reports import the models anyway.
+    from pixdex.models import IndexReport
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 

@@ -7,6 +7,7 @@ import sys
 
 from pixdex.cli.common import EXIT_OK, print_report
 from pixdex.config import Settings
+from pixdex.errors import InvalidInputError
 from pixdex.models import ImageMetadata
 
 NAME = "index"
@@ -34,6 +35,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         annotation_job_id=args.annotation_job_id, split=args.split,
     )
     selection = local_items(args.paths, folder=args.folder, meta=meta)
+    if selection.missing:
+        # A mistyped path is bad input, not a file that failed: refuse before indexing
+        # anything, so the fix is to rerun with the right path, not to read a report.
+        gone = ", ".join(entry.path for entry in selection.missing)
+        raise InvalidInputError(f"no such file or directory: {gone}", field="paths")
     bar = None
     progress = None
     if not args.json and sys.stderr.isatty():
@@ -47,7 +53,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest(selection.items, args.dataset, settings=settings, progress=progress)
     if bar is not None:
         bar.close()
-    report.images.extend(selection.missing)
-    report.failed += len(selection.missing)
     print_report(report, args.json)
     return EXIT_OK

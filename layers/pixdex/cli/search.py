@@ -8,11 +8,24 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from pixdex.cli.common import EXIT_OK, first_error, parse_uuid
+from pixdex.cli.results import page_lines
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
-from pixdex.models import BoundingBox, SearchPage, SearchQuery
+from pixdex.models import BoundingBox, SearchQuery
+from pixdex.service.search_schemas import MAX_API_LIMIT
 
 NAME = "search"
+
+
+def page_size(text: str) -> int:
+    """``--limit``: the HTTP API's page limit, so a search means the same through both."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_API_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_API_LIMIT}, got {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the weighted class probability (0..1)",
     )
     parser.add_argument("--offset", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=50, help="1..500 (default 50)")
+    parser.add_argument(
+        "--limit", type=page_size, default=50, help=f"1..{MAX_API_LIMIT} (default 50)"
+    )
     parser.add_argument("--json", action="store_true")
 
 
@@ -76,18 +91,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         batch_id=args.batch_id, annotation_job_id=args.annotation_job_id, split=args.split,
         threshold=args.threshold, offset=args.offset, limit=args.limit,
     )
-    print_page(search(query, settings), args.json)
+    page = search(query, settings)
+    if args.json:
+        print(page.model_dump_json())
+    else:
+        print("\n".join(page_lines(page, query)))
     return EXIT_OK
 
-
-def print_page(page: SearchPage, as_json: bool) -> None:
-    if as_json:
-        print(page.model_dump_json())
-        return
-    shown = f"{page.offset + 1}-{page.offset + len(page.results)}" if page.results else "none"
-    for warning in page.warnings:
-        print(f"note: {warning}")
-    print(f"{page.total} match(es); showing {shown}")
-    for rank, hit in enumerate(page.results, start=page.offset + 1):
-        objects = ", ".join(list(hit.auto_tags.objects)[:3])
-        print(f"{rank:4d}. {hit.score:.4f}  {hit.folder.rstrip('/')}/{hit.name}  [{objects}]")

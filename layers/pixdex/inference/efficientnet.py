@@ -28,14 +28,13 @@ from pixdex.config import Settings, get_settings
 from pixdex.errors import ModelCapabilityError
 
 from .base import ImageBatchOutput, ModelSpec
-from .efficientnet_graph import (
+from .efficientnet_io import (
     BUILDER_VERSION,
     HEAD_CHANNELS,
     INPUT_NAME,
     INPUT_SIZE,
     OUTPUT_EMBEDDING,
     OUTPUT_PROBS,
-    build_efficientnet_lite0,
 )
 from .imagenet import NUM_CLASSES, imagenet_class_names
 from .model_cache import file_digest, write_atomic
@@ -96,6 +95,10 @@ class EfficientNetLite0:
         return list(self._get_session().providers)
 
     def _build_bytes(self) -> bytes:
+        # Deferred: building (once per machine) is the only use of onnx, and importing it
+        # costs over a second on every command that merely runs the cached graph.
+        from .efficientnet_graph import build_efficientnet_lite0
+
         weights = load_legacy_state_dict(self._weights_path)
         data: bytes = build_efficientnet_lite0(weights).SerializeToString()
         return data

@@ -25,6 +25,15 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from .efficientnet_io import (
+    BUILDER_VERSION,
+    HEAD_CHANNELS,
+    INPUT_NAME,
+    INPUT_SIZE,
+    OUTPUT_EMBEDDING,
+    OUTPUT_PROBS,
+)
+
 __all__ = [
     "BLOCKS",
     "BUILDER_VERSION",
@@ -37,15 +46,8 @@ __all__ = [
     "same_pads",
 ]
 
-# Bump whenever the emitted graph changes, so cached .onnx files are rebuilt.
-BUILDER_VERSION = 1
-INPUT_NAME = "pixels"
-OUTPUT_EMBEDDING = "embedding"
-OUTPUT_PROBS = "probs"
-INPUT_SIZE = 224
 BN_EPS = 1e-3
 STEM_CHANNELS = 32
-HEAD_CHANNELS = 1280
 OPSET = 17
 # Keeps the in-graph L2 normalisation finite for an (unrealistic) all-zero feature vector.
 NORM_EPS = 1e-12

@@ -17,9 +17,9 @@ from pydantic import (
     model_serializer,
 )
 
-from pixdex.models import MAX_PROMPT_CHARS, AutoTags, BoundingBox, split_csv
+from pixdex.models import MAX_PROMPT_CHARS, MAX_SEARCH_LIMIT, AutoTags, BoundingBox, split_csv
 
-MAX_API_LIMIT = 250
+MAX_API_LIMIT = MAX_SEARCH_LIMIT
 DEFAULT_FIELDS = ("id", "score", "name")
 SEARCH_FIELDS = (
     "id", "score", "name", "folder", "dataset", "dataset_id", "status", "tags", "auto_tags",

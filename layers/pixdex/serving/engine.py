@@ -1,11 +1,11 @@
 """The work behind ``POST /invocations``: decode in parallel, run the model in batches.
 
-Used by the HTTP server and, in-process, by the client's ``local`` mode, so all three
-client modes share one implementation of the protocol.
+The steps are :mod:`pixdex.pipeline`'s (the same ingest runs with a local model); this
+module only schedules them for one request:
 
-* Images are read (base64 or S3) and decoded on a process-wide thread pool; each worker
-  keeps only what the model needs (the 224x224 tensor) plus the pixel attributes and
-  size, so memory stays bounded however large the originals are.
+* Images are read (base64 or S3) and prepared on a process-wide thread pool; each worker
+  keeps only what the model needs (the tensor) plus the pixel attributes and size, so
+  memory stays bounded however large the originals are.
 * The calling thread consumes results in request order and runs the model as soon as a
   full batch is ready, so decoding of the next batch overlaps inference (onnxruntime
   releases the GIL).
@@ -21,11 +21,9 @@ import binascii
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
-from numpy.typing import NDArray
 from PIL import Image
 
 from pixdex.blobs import BlobRef, store_for
@@ -39,21 +37,10 @@ from pixdex.embedder.protocol import (
 )
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, PayloadTooLargeError, PixdexError
-from pixdex.imaging.attributes import compute_attributes
-from pixdex.imaging.decode import decode_image
 from pixdex.inference.base import EmbeddingModel
-from pixdex.inference.imagenet import object_tags
-from pixdex.inference.pixels import model_pixels
-from pixdex.models import AutoTags
+from pixdex.pipeline import Prepared, analyse, prepare
 
 __all__ = ["Engine"]
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    pixels: NDArray[np.float32]  # (1, 3, S, S)
-    meta: ImageMeta
-    attributes: dict[str, float]
 
 
 class Engine:
@@ -119,7 +106,7 @@ class Engine:
         return response
 
     def _embed_images(self, request: InvocationRequest, response: InvocationResponse) -> None:
-        futures: list[Future[_Prepared | ItemError]] = [
+        futures: list[Future[Prepared | ItemError]] = [
             self._pool.submit(self._prepare, item) for item in request.images
         ]
         count = len(futures)
@@ -131,7 +118,7 @@ class Engine:
             response.class_scores = [None] * count
         threshold = request.object_tag_threshold
         top_k = request.object_tag_top_k
-        batch: list[tuple[int, _Prepared]] = []
+        batch: list[tuple[int, Prepared]] = []
         for index, future in enumerate(futures):
             outcome = future.result()
             if isinstance(outcome, ItemError):
@@ -144,47 +131,32 @@ class Engine:
 
     def _run_batch(
         self,
-        batch: Sequence[tuple[int, _Prepared]],
+        batch: Sequence[tuple[int, Prepared]],
         response: InvocationResponse,
         threshold: float | None,
         top_k: int | None,
     ) -> None:
-        pixels = np.concatenate([prepared.pixels for _, prepared in batch])
         with self._model_lock:
-            output = self.model.embed_pixels(pixels)
-        names = self.model.class_names
-        for row, (index, prepared) in enumerate(batch):
-            objects: dict[str, float] = {}
-            if output.class_scores is not None and names is not None:
-                objects = object_tags(
-                    output.class_scores[row],
-                    names,
-                    threshold=self.settings.object_tag_threshold if threshold is None
-                    else threshold,
-                    top_k=self.settings.object_tag_top_k if top_k is None else top_k,
-                )
-            response.embeddings[index] = output.embeddings[row].tolist()
-            response.tags[index] = AutoTags(objects=objects, attributes=prepared.attributes)
-            response.images[index] = prepared.meta
-            if response.class_scores is not None and output.class_scores is not None:
-                response.class_scores[index] = output.class_scores[row].tolist()
-
-    def _prepare(self, item: ImageInput) -> _Prepared | ItemError:
-        try:
-            data = self._read(item)
-            decoded = decode_image(
-                data,
-                max_pixels=self.settings.max_image_pixels,
-                max_bytes=self.settings.max_file_bytes,
+            analyses = analyse(
+                self.model, [prepared for _, prepared in batch], self.settings,
+                threshold=threshold, top_k=top_k,
             )
-            attributes = compute_attributes(decoded.image)
-            pixels = model_pixels(self.model, [decoded.image])
+        for (index, prepared), analysis in zip(batch, analyses, strict=True):
+            response.embeddings[index] = analysis.embedding.tolist()
+            response.tags[index] = analysis.tags
+            response.images[index] = ImageMeta(
+                width=prepared.width, height=prepared.height, format=prepared.format
+            )
+            if response.class_scores is not None and analysis.class_scores is not None:
+                response.class_scores[index] = analysis.class_scores.tolist()
+
+    def _prepare(self, item: ImageInput) -> Prepared | ItemError:
+        try:
+            return prepare(self._read(item), self.model, self.settings)
         except PixdexError as exc:
             return ItemError(code=exc.code, message=exc.message)
         except (ClientError, BotoCoreError) as exc:
             return ItemError(code="blob_unreadable", message=f"cannot read {item.s3}: {exc}")
-        meta = ImageMeta(width=decoded.width, height=decoded.height, format=decoded.format)
-        return _Prepared(pixels=pixels, meta=meta, attributes=attributes)
 
     def _read(self, item: ImageInput) -> bytes:
         limit = self.settings.max_file_bytes
