@@ -277,3 +277,29 @@ def test_a_tag_search_that_finds_nothing_names_the_tags_it_may_mean(
     found = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"],
                                           "objects": ["tabby cat"]})
     assert found["results"] and not any("known objects" in w for w in found["warnings"])
+
+
+def test_facets_count_what_the_filters_admit(api: Api, gallery: dict[str, Any]) -> None:
+    def facets(**body: Any) -> dict[str, dict[str, int]]:
+        reply = api.ok("POST", "/v1/search",
+                       {"in_dataset": gallery["name"], "facets": True, "limit": 1, **body})
+        assert reply["facets"]["complete"] is True
+        return {kind: {f["value"]: f["count"] for f in values}
+                for kind, values in reply["facets"].items() if isinstance(values, list)}
+
+    every = facets(folder_path="/")  # every image of the dataset
+    assert every["folders"] == {"/pets": 3, "/pets/edits": 2, "/food": 2, "/space": 2}
+    assert every["tags"] == {"cat": 2, "2024": 2}
+    assert every["annotations"] == {"cat": 1, "cup": 1}
+    assert every["split"] == {"train": 1} and every["batch_id"] == {"b1": 1}
+    assert every["annotation_job_id"] == {"job-1": 1}
+    assert every["objects"] and all(n >= 1 for n in every["objects"].values())
+    # Counts follow the query's filters, not the page: one folder, then one tag within it.
+    pets = facets(folder_path="/pets")
+    assert pets["folders"] == {"/pets": 3, "/pets/edits": 2}
+    assert pets["tags"] == {"cat": 2, "2024": 1}
+    assert facets(folder_path="/pets", tag="2024")["tags"] == {"cat": 1, "2024": 1}
+    plain = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"], "tag": "cat"})
+    assert plain["facets"] is None  # only when asked: counting costs a scan
+    bad = api.call("POST", "/v1/search", {"in_dataset": gallery["name"], "facets": "maybe"})
+    assert (bad.status, bad.error["field"]) == (422, "facets")

@@ -109,6 +109,30 @@ class IndexedFile(BaseModel):
     error: str | None = None
 
 
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class Facets(BaseModel):
+    """Counts over the images a search's filters admit (not only the page shown); at most
+    the first 50,000 of them are counted (``complete`` False past that)."""
+
+    objects: list[FacetValue] = Field(default_factory=list)
+    scenes: list[FacetValue] = Field(default_factory=list)
+    attributes: list[FacetValue] = Field(default_factory=list)
+    tags: list[FacetValue] = Field(default_factory=list)
+    annotations: list[FacetValue] = Field(default_factory=list)
+    folders: list[FacetValue] = Field(
+        default_factory=list, description="Each folder counts the images in and below it."
+    )
+    split: list[FacetValue] = Field(default_factory=list)
+    batch_id: list[FacetValue] = Field(default_factory=list)
+    annotation_job_id: list[FacetValue] = Field(default_factory=list)
+    scanned: int = Field(description="Matching images counted.")
+    complete: bool = Field(description="False when more images matched than were counted.")
+
+
 class IndexReport(BaseModel):
     indexed: int = 0
     skipped: int = 0

@@ -16,11 +16,24 @@ from pixdex.config import Settings, get_settings
 from pixdex.engines import get_model
 from pixdex.errors import InvalidInputError
 from pixdex.imaging.decode import DecodedImage, crop_to_box, decode_image
-from pixdex.models import AutoTags, BoundingBox, SearchHit, SearchPage, SearchQuery
+from pixdex.models import (
+    TAG_KINDS,
+    AutoTags,
+    BoundingBox,
+    Facets,
+    FacetValue,
+    SearchHit,
+    SearchPage,
+    SearchQuery,
+)
 from pixdex.query_vector import query_vector
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import Conn, connect
+from pixdex.storage.facets import facet_counts
 from pixdex.tag_hints import tag_hints
+
+# Values shown per facet: enough for a panel, few enough to send with every search.
+FACET_TOP = 30
 
 
 def encode_query_image(
@@ -58,31 +71,11 @@ def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
 def _search(query: SearchQuery, settings: Settings) -> SearchPage:
     _require_criteria(query)
     with connect(settings, readonly=True) as conn:
-        if query.dataset is not None:
-            dataset_id: UUID | None = catalog.get_dataset(conn, query.workspace, query.dataset).id
-            everywhere: list[UUID] = []
-        else:
-            dataset_id, everywhere = None, catalog.dataset_ids(conn, query.workspace)
-            if not everywhere:  # a workspace without datasets: nothing can match
-                if query.like_image_id is not None:  # but a wrong id is still an error
-                    images.get_image(conn, query.workspace, query.like_image_id)
-                return SearchPage(total=0, offset=query.offset, results=[], exact=True)
-        filters = search_sql.Filters(
-            dataset_id=dataset_id,
-            dataset_ids=everywhere,
-            in_batch=query.in_batch,
-            in_annotation_job=query.in_annotation_job,
-            objects=query.objects,
-            scenes=query.scenes,
-            attributes=query.attributes,
-            user_tags=query.tags,
-            class_names=query.class_names,
-            folder=query.folder,
-            batch_id=query.batch_id,
-            annotation_job_id=query.annotation_job_id,
-            split=query.split,
-            exclude_id=query.like_image_id,
-        )
+        filters = _filters(conn, query)
+        if filters is None:  # a workspace without datasets: nothing can match
+            if query.like_image_id is not None:  # but a wrong id is still an error
+                images.get_image(conn, query.workspace, query.like_image_id)
+            return SearchPage(total=0, offset=query.offset, results=[], exact=True)
         if query.is_similarity:
             return _similarity(conn, query, filters, settings)
         ranked = search_sql.tag_ranked(conn, filters, query.offset, query.limit)
@@ -90,6 +83,78 @@ def _search(query: SearchQuery, settings: Settings) -> SearchPage:
         return SearchPage(
             total=total, offset=query.offset, results=_hits(conn, ranked), exact=True
         )
+
+
+def _filters(conn: Conn, query: SearchQuery) -> search_sql.Filters | None:
+    """The rows ``query`` may return; None when its workspace has no dataset at all."""
+    if query.dataset is not None:
+        dataset_id: UUID | None = catalog.get_dataset(conn, query.workspace, query.dataset).id
+        everywhere: list[UUID] = []
+    else:
+        dataset_id, everywhere = None, catalog.dataset_ids(conn, query.workspace)
+        if not everywhere:
+            return None
+    return search_sql.Filters(
+        dataset_id=dataset_id,
+        dataset_ids=everywhere,
+        in_batch=query.in_batch,
+        in_annotation_job=query.in_annotation_job,
+        objects=query.objects,
+        scenes=query.scenes,
+        attributes=query.attributes,
+        user_tags=query.tags,
+        class_names=query.class_names,
+        folder=query.folder,
+        batch_id=query.batch_id,
+        annotation_job_id=query.annotation_job_id,
+        split=query.split,
+        exclude_id=query.like_image_id,
+    )
+
+
+def search_facets(
+    query: SearchQuery, settings: Settings | None = None, *, top: int = FACET_TOP
+) -> Facets:
+    """How many of the images ``query``'s filters admit carry each object / scene /
+    attribute, user tag, annotation class, folder (with everything below it), split,
+    batch and annotation job: the ``top`` most frequent of each."""
+    settings = settings or get_settings()
+    with connect(settings, readonly=True) as conn:
+        filters = _filters(conn, query)
+        if filters is None:
+            return Facets(scanned=0, complete=True)
+        rows = facet_counts(conn, filters)
+    by_kind: dict[str, dict[str, int]] = {kind: {} for kind in TAG_KINDS}
+    for key, count in rows.counts.get("tag_keys", {}).items():
+        kind, _, name = key.partition(":")
+        if kind in by_kind:
+            by_kind[kind][name] = count
+    folders: dict[str, int] = {}
+    for folder, count in rows.counts.get("folders", {}).items():
+        for ancestor in _folder_and_ancestors(folder):
+            folders[ancestor] = folders.get(ancestor, 0) + count
+
+    def ranked(counts: dict[str, int]) -> list[FacetValue]:
+        best = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+        return [FacetValue(value=value, count=count) for value, count in best]
+
+    return Facets(
+        objects=ranked(by_kind["objects"]), scenes=ranked(by_kind["scenes"]),
+        attributes=ranked(by_kind["attributes"]),
+        tags=ranked(rows.counts.get("tags", {})),
+        annotations=ranked(rows.counts.get("annotations", {})),
+        folders=ranked(folders),
+        split=ranked(rows.counts.get("split", {})),
+        batch_id=ranked(rows.counts.get("batch_id", {})),
+        annotation_job_id=ranked(rows.counts.get("annotation_job_id", {})),
+        scanned=rows.scanned, complete=rows.complete,
+    )
+
+
+def _folder_and_ancestors(folder: str) -> list[str]:
+    """``/a/b`` -> ``["/a/b", "/a"]``: a folder filter matches everything below it."""
+    parts = [p for p in folder.split("/") if p]
+    return ["/" + "/".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def _require_criteria(query: SearchQuery) -> None:

@@ -2,7 +2,7 @@
 ``pixdex serve`` (which turns real HTTP requests into API Gateway v2 events).
 
 ``GET /docs`` is the Swagger UI, ``GET /openapi.json`` the OpenAPI document,
-``GET /v1/health`` a liveness probe; all three are public.
+``GET /v1/health`` a liveness probe, ``GET /`` the web app; all are public.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from pixdex.api import (
     routes_anchors,
     routes_datasets,
     routes_images,
+    routes_meta,
     routes_search,
     routes_uploads,
+    routes_web,
 )
 from pixdex.api.resolver import ThreadSafeHttpResolver
 
@@ -44,7 +46,10 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"api_key": []}]
 
 def create_app() -> ThreadSafeHttpResolver:
     app = ThreadSafeHttpResolver(enable_validation=True)
-    for module in (routes_datasets, routes_uploads, routes_images, routes_search, routes_anchors):
+    for module in (
+        routes_datasets, routes_uploads, routes_images, routes_search, routes_anchors,
+        routes_meta, routes_web,
+    ):
         app.include_router(module.router)
     openapi: dict[str, Any] = {
         "title": TITLE, "version": __version__, "description": DESCRIPTION,

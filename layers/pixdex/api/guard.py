@@ -6,7 +6,8 @@ request is refused without decoding its JSON or multipart body.
 
 Access rules:
 
-* ``/docs``, ``/openapi.json`` and ``/v1/health`` are public.
+* ``/docs``, ``/openapi.json``, ``/v1/health`` and the web app (``/``, ``/static/...``)
+  are public.
 * Otherwise an API key is required (``Authorization: Bearer KEY``, ``X-Api-Key: KEY`` or
   ``?api_key=KEY``) unless keys are off (``pixdex serve --no-auth``): then every request
   acts in the configured workspace with full rights.
@@ -25,7 +26,8 @@ from pixdex.api.resolver import ThreadSafeHttpResolver
 from pixdex.errors import BadRequestError, PayloadTooLargeError, PermissionDeniedError
 from pixdex.service.keys import Principal, authenticate
 
-PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/v1/health"})
+# The web app's page and files are public: the page asks for a key and sends it itself.
+PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/v1/health", "/", "/static/{name}"})
 READ_ONLY_POSTS = frozenset({"/v1/search"})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -32,6 +32,14 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class Me(BaseModel):
+    """Who the caller's key acts as (the web app shows or hides its edit controls)."""
+
+    workspace: str
+    scope: Literal["read", "write"]
+    auth: Literal["key", "none"] = Field(description="none: the server runs without keys.")
+
+
 # --- datasets ------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.models import ImageRecord, SearchHit, SearchQuery
-from pixdex.search import search
+from pixdex.search import search, search_facets
 from pixdex.service import anchors, clusters
 from pixdex.service.datasets import resolve_dataset
 from pixdex.service.images import file_url, thumbnail_url
@@ -164,6 +164,7 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
     return SearchResponse(
         offset=page.offset, total=page.total, exact=page.exact, results=results,
         warnings=[*scope.warnings(), *page.warnings], clusters=grouped,
+        facets=search_facets(query, settings) if request.facets else None,
     )
 
 

@@ -17,7 +17,14 @@ from pydantic import (
     model_serializer,
 )
 
-from pixdex.models import MAX_PROMPT_CHARS, MAX_SEARCH_LIMIT, AutoTags, BoundingBox, split_csv
+from pixdex.models import (
+    MAX_PROMPT_CHARS,
+    MAX_SEARCH_LIMIT,
+    AutoTags,
+    BoundingBox,
+    Facets,
+    split_csv,
+)
 
 MAX_API_LIMIT = MAX_SEARCH_LIMIT
 DEFAULT_FIELDS = ("id", "score", "name")
@@ -99,6 +106,11 @@ class SearchRequest(BaseModel):
     group: int | None = Field(
         default=None, ge=0, le=4, description="Group near-identical results into clusters: "
         "0 finest (cosine >= 0.98) ... 4 coarsest (>= 0.80)."
+    )
+    facets: bool = Field(
+        default=False, description="Also count, over every image the filters admit, each "
+        "object / scene / attribute, user tag, annotation class, folder, split, batch and "
+        "annotation job (a filter panel's counts)."
     )
     fields: list[str] | None = Field(
         default=None, description=f"What each result carries; default {list(DEFAULT_FIELDS)}; "
@@ -186,3 +198,4 @@ class SearchResponse(BaseModel):
     clusters: list[Cluster] | None = Field(
         default=None, description="With group: the page's results grouped, best first."
     )
+    facets: Facets | None = Field(default=None, description="With facets: true.")

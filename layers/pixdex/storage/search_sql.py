@@ -119,6 +119,13 @@ def _where(filters: Filters) -> _Where:
     return where
 
 
+def matching_where(filters: Filters) -> tuple[sql.Composable, dict[str, Any]]:
+    """The WHERE condition (on ``images i``) of the rows passing ``filters``, with its
+    parameters: for queries over the same rows elsewhere in storage (facets)."""
+    where = _where(filters)
+    return where.composed(), where.params
+
+
 def count_matching(conn: Conn, filters: Filters, cap: int | None = None) -> int:
     """Rows passing the filters; stops counting at ``cap`` when given."""
     where = _where(filters)
