@@ -37,13 +37,9 @@ def register_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_show(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.storage.connection import connect
-    from pixdex.storage.images import get_image
+    from pixdex.admin import image_record
 
-    image_id = parse_uuid(args.id, "id")
-    with connect(settings) as conn:
-        record = get_image(conn, settings.workspace, image_id)
-    print(record.model_dump_json(indent=2))
+    print(image_record(settings, parse_uuid(args.id, "id")).model_dump_json(indent=2))
     return EXIT_OK
 
 
@@ -53,11 +49,9 @@ def register_datasets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_datasets(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.storage.catalog import list_datasets
-    from pixdex.storage.connection import connect
+    from pixdex.admin import dataset_summaries
 
-    with connect(settings) as conn:
-        rows = list_datasets(conn, settings.workspace)
+    rows = dataset_summaries(settings)
     if args.json:
         print(json.dumps(rows, default=str))
     else:
@@ -72,18 +66,9 @@ def register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.storage.embedded import ensure_server, server_running, stop_server
+    from pixdex.admin import database
 
-    if settings.database_url is not None:
-        print("using PIXDEX_DATABASE_URL: the embedded server is not managed")
-        return EXIT_OK
-    if args.action == "stop":
-        print("stopped" if stop_server(settings.pgdata_dir) else "not running")
-    elif args.action == "url":
-        print(ensure_server(settings.pgdata_dir))
-    else:
-        state = "running" if server_running(settings.pgdata_dir) else "stopped"
-        print(f"embedded PostgreSQL in {settings.pgdata_dir}: {state}")
+    print(database(settings, args.action))
     return EXIT_OK
 
 

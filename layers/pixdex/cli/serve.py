@@ -30,10 +30,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
     import logging
 
-    from pixdex.engines import get_model
+    from pixdex.admin import warm_up
     from pixdex.errors import InvalidInputError
     from pixdex.service.indexing import resume_waiting
-    from pixdex.storage.connection import connect
 
     if not 0 < args.port < 65536:
         raise InvalidInputError(f"--port must be 1-65535, got {args.port}", field="port")
@@ -50,10 +49,7 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
     own.addHandler(handler)
     own.setLevel(logging.INFO)
     own.propagate = False
-    # Load the model and open the pool now, so the first request is not the slow one.
-    get_model(settings.model, settings)
-    with connect(settings) as conn:
-        conn.execute("SELECT 1")
+    warm_up(settings)
     resumed = resume_waiting(settings)
     if resumed:
         print(f"indexing {resumed} images added before the last stop", file=sys.stderr)

@@ -11,7 +11,6 @@ import json
 
 from pixdex.cli.common import EXIT_OK
 from pixdex.config import Settings
-from pixdex.errors import NotFoundError
 from pixdex.models import TAG_KINDS
 
 
@@ -34,41 +33,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.storage.connection import connect
-    from pixdex.storage.taxonomy import delete_extension, list_extensions, upsert_extension
-    from pixdex.taxonomy.model import TaxonomyExtension, base_taxonomy, merge
+    from pixdex.admin import change_taxonomy, reset_taxonomy, taxonomy_changes
+    from pixdex.taxonomy.model import TaxonomyExtension
 
     workspace = args.workspace or settings.workspace
     action = args.taxonomy_action
-    with connect(settings) as conn:
-        if action == "list":
-            changes = list_extensions(conn, workspace)
-            merged = merge(base_taxonomy(), changes)
-            counts = {kind: len(getattr(merged, kind)) for kind in TAG_KINDS}
-            if args.json:
-                print(json.dumps({
-                    "workspace": workspace, "version": merged.version, "counts": counts,
-                    "changes": [c.model_dump(mode="json") for c in changes],
-                }))
-            else:
-                print(f"{merged.version}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-                for change in changes:
-                    state = "added" if change.enabled else "disabled"
-                    print(f"  {state:8} {change.kind}: {change.name}")
-            return EXIT_OK
-        if action == "reset":
-            if not delete_extension(conn, workspace, args.kind, args.name):
-                raise NotFoundError(
-                    f"workspace {workspace!r} has no change to {args.kind} {args.name!r}",
-                    field="name",
-                )
-            print(f"reset {args.kind}: {args.name}")
-            return EXIT_OK
-        change = TaxonomyExtension(
-            kind=args.kind, name=args.name,
-            prompts=tuple(args.prompt) if action == "add" else (),
-            enabled=action == "add",
-        )
-        upsert_extension(conn, workspace, change)
+    if action == "list":
+        merged, changes = taxonomy_changes(settings, workspace)
+        counts = {kind: len(getattr(merged, kind)) for kind in TAG_KINDS}
+        if args.json:
+            print(json.dumps({
+                "workspace": workspace, "version": merged.version, "counts": counts,
+                "changes": [c.model_dump(mode="json") for c in changes],
+            }))
+        else:
+            print(f"{merged.version}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+            for change in changes:
+                state = "added" if change.enabled else "disabled"
+                print(f"  {state:8} {change.kind}: {change.name}")
+        return EXIT_OK
+    if action == "reset":
+        reset_taxonomy(settings, workspace, args.kind, args.name)
+        print(f"reset {args.kind}: {args.name}")
+        return EXIT_OK
+    change = TaxonomyExtension(
+        kind=args.kind, name=args.name,
+        prompts=tuple(args.prompt) if action == "add" else (),
+        enabled=action == "add",
+    )
+    change_taxonomy(settings, workspace, change)
     print(f"{'added' if change.enabled else 'disabled'} {change.kind}: {change.name}")
     return EXIT_OK

@@ -47,27 +47,12 @@ def register_retag(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_retag(args: argparse.Namespace, settings: Settings) -> int:
+    from pixdex.admin import tagging_model
     from pixdex.engines import get_model
     from pixdex.retag import retag_dataset
-    from pixdex.storage import catalog
-    from pixdex.storage.connection import connect
     from pixdex.vlm import VisionLanguageModel
 
-    name = args.model
-    if name is None:
-        with connect(settings) as conn:
-            dataset_id = catalog.get_dataset(conn, settings.workspace, args.dataset).id
-            taggers = [
-                m for m in catalog.dataset_models(conn, dataset_id)
-                if catalog.model_info(conn, m).encodes_text
-            ]
-        if not taggers:
-            raise ModelCapabilityError(
-                f"dataset {args.dataset!r} has no vision-language model to tag with; add one "
-                "with `pixdex reembed --dataset NAME --model MODEL`",
-                field="model",
-            )
-        name = taggers[0]
+    name = args.model or tagging_model(settings, args.dataset)
     model = get_model(name, settings)
     if not isinstance(model, VisionLanguageModel):
         raise ModelCapabilityError(
