@@ -278,7 +278,7 @@ def test_embedder_image_builds_from_the_repository_with_only_what_it_needs(
     # What the Dockerfile's ignore file lets through, and nothing else (no .venv, tests).
     assert top == ["README.md", "functions", "layers", "pyproject.toml"]
     assert (staged / "functions" / "embedder" / "Dockerfile").is_file()
-    assert (staged / "layers" / "pixdex" / "embedder" / "server.py").is_file()
+    assert (staged / "layers" / "pixdex" / "serving" / "server.py").is_file()
     assert not list(staged.rglob("__pycache__"))
 
 
