@@ -8,6 +8,7 @@ small folders made here, so the test needs neither the layer build nor Docker.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -279,6 +280,12 @@ def test_embedder_image_builds_from_the_repository_with_only_what_it_needs(
     assert top == ["README.md", "functions", "layers", "pyproject.toml"]
     assert (staged / "functions" / "embedder" / "Dockerfile").is_file()
     assert (staged / "layers" / "pixdex" / "serving" / "server.py").is_file()
+    # The container's entry point runs a module that exists (and has a main).
+    entry = (staged / "functions" / "embedder" / "serve").read_text()
+    module = re.search(r"python -m ([\w.]+)", entry)
+    assert module is not None, entry
+    path = staged / "layers" / Path(*module[1].split(".")).with_suffix(".py")
+    assert path.is_file() and "def main(" in path.read_text(), module[1]
     assert not list(staged.rglob("__pycache__"))
 
 
