@@ -1,7 +1,7 @@
 """Offline text prompts: top-1 / top-3 accuracy of prompt -> ImageNet-class ranking.
 
 Runs the real EfficientNet-Lite0 on scikit-image's bundled photos, ranks them for each
-labeled prompt of ``pixdex.text.evaluation`` and prints a table (markdown with
+labeled prompt of ``tests.prompt_evaluation`` and prints a table (markdown with
 ``--markdown``). Usage: ``.venv/bin/python bench/bench_prompts.py [--markdown]``.
 """
 
@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/
+
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.text import prompt_to_class_weights
-from pixdex.text.evaluation import evaluate_prompts, load_photos
+from tests.prompt_evaluation import evaluate_prompts, load_photos
 
 
 def main() -> None:

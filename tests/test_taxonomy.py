@@ -34,7 +34,7 @@ from pixdex.taxonomy import (
 )
 from pixdex.vlm import VisionLanguageModel
 from pixdex.vlm.export import export_checkpoint
-from pixdex.vlm.tiny import build_tiny_checkpoint
+from tests.tiny_vlm import build_tiny_checkpoint
 
 
 @pytest.fixture(scope="module", params=["siglip", "clip"])

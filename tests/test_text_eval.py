@@ -14,7 +14,7 @@ import pytest
 
 from pixdex.config import Settings
 from pixdex.engines import get_model
-from pixdex.text.evaluation import LABELED_PROMPTS, PromptEvaluation, evaluate_prompts, load_photos
+from tests.prompt_evaluation import LABELED_PROMPTS, PromptEvaluation, evaluate_prompts, load_photos
 
 TOP1_FLOOR = 0.85
 TOP3_FLOOR = 0.89

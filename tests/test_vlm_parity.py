@@ -23,7 +23,7 @@ from PIL import Image
 from pixdex.config import Settings
 from pixdex.vlm import VisionLanguageModel, read_manifest
 from pixdex.vlm.export import export_checkpoint
-from pixdex.vlm.tiny import build_tiny_checkpoint
+from tests.tiny_vlm import build_tiny_checkpoint
 
 PROMPTS = [
     "a photo of a cat",

@@ -17,7 +17,7 @@ from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.vlm import ModelArtifactError, VisionLanguageModel, installed_models, load_vlm
 from pixdex.vlm.export import export_checkpoint, pack_model_dir
-from pixdex.vlm.tiny import TINY_IMAGE_SIZE, build_tiny_checkpoint
+from tests.tiny_vlm import TINY_IMAGE_SIZE, build_tiny_checkpoint
 
 PIXDEX = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "pixdex")
 

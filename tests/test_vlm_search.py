@@ -36,8 +36,8 @@ from pixdex.storage.connection import connect
 from pixdex.taxonomy import get_tagger
 from pixdex.vlm import VisionLanguageModel
 from pixdex.vlm.export import export_checkpoint
-from pixdex.vlm.tiny import build_tiny_checkpoint
 from tests.test_cli import run as run_cli
+from tests.tiny_vlm import build_tiny_checkpoint
 
 Setup = tuple[str, str, dict[str, uuid.UUID], Path]
 

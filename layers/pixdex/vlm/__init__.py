@@ -1,7 +1,8 @@
 """Vision-language models (SigLIP / SigLIP2 / CLIP): export to ONNX, serve with onnxruntime.
 
 Serving needs only onnxruntime, ``tokenizers``, numpy and Pillow; exporting
-(:mod:`.export`, :mod:`.tiny`) also needs torch and transformers and is imported lazily.
+(:mod:`.export`) also needs torch and transformers and is imported lazily. The tiny random
+checkpoints the tests build are `tests/tiny_vlm.py`, outside the shipped package.
 """
 
 from .manifest import ImageConfig, ModelArtifactError, TextConfig, VlmManifest, read_manifest

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .prompt import prompt_to_class_weights, score_class_probs
+from pixdex.text.prompt import prompt_to_class_weights, score_class_probs
 
 __all__ = [
     "LABELED_PROMPTS",
