@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pixdex.api import deps
 from pixdex.server.events import build_event, response_parts
 from pixdex.server.http import RunningServer
 from tests.test_server_support import Api, Keys, add, b64, new_dataset
@@ -159,7 +160,13 @@ def _lambda_handler() -> Any:
 
 def test_lambda_handler_answers_api_gateway_events(api_keys: Keys, api_server: RunningServer
                                                    ) -> None:
-    handler = _lambda_handler()
+    lambda_handler = _lambda_handler()
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        # As the function would in AWS, but against the test database.
+        with deps.serving(api_server.server.settings):
+            return lambda_handler(event, context)
+
     health = json.loads((ROOT / "events/api/get_health.json").read_text())
     answer = handler(health, None)
     assert answer["statusCode"] == 200 and json.loads(answer["body"])["status"] == "ok"

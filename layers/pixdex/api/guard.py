@@ -12,23 +12,44 @@ Access rules:
   ``?api_key=KEY``) unless keys are off (``pixdex serve --no-auth``): then every request
   acts in the configured workspace with full rights.
 * A ``read`` key may GET and search; anything else answers 403.
+
+Cross-site requests:
+
+* Without keys the server answers only requests addressed to a loopback name
+  (``localhost``, ``127.0.0.1``, ``[::1]``), checked first of all: a web page that rebinds
+  its own DNS name to 127.0.0.1 sends its own name as ``Host`` and is refused (403).
+* After the key: a state-changing request (POST, PUT, PATCH, DELETE) whose ``Origin`` is
+  not this server is refused (403), and its body must be JSON or multipart (415): a page
+  elsewhere can send "simple" cross-site requests (``text/plain``, no preflight), never
+  these.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.middlewares import BaseMiddlewareHandler, NextMiddleware
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from pixdex.api import deps
 from pixdex.api.resolver import ThreadSafeHttpResolver
-from pixdex.errors import BadRequestError, PayloadTooLargeError, PermissionDeniedError
+from pixdex.config import Settings
+from pixdex.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    UnsupportedMediaError,
+)
 from pixdex.service.keys import Principal, authenticate
 
 # The web app's page and files are public: the page asks for a key and sends it itself.
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/v1/health", "/", "/static/{name}"})
 READ_ONLY_POSTS = frozenset({"/v1/search"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BODY_TYPES = ("application/json", "multipart/form-data")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -43,9 +64,47 @@ def _api_key(app: ThreadSafeHttpResolver) -> str | None:
     return (event.query_string_parameters or {}).get("api_key")
 
 
+def _host_name(host: str) -> str:
+    """``Host`` without its port (``[::1]:8080`` -> ``[::1]``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def check_host(settings: Settings, event: BaseProxyEvent) -> None:
+    host = event.headers.get("host") or ""
+    if not settings.require_api_keys and _host_name(host) not in LOOPBACK_HOSTS:
+        raise PermissionDeniedError(
+            f"this server runs without API keys, so it answers only requests to localhost "
+            f"or 127.0.0.1, not to {host[:100]!r} (that is how another web page would "
+            "reach it); use the loopback address, or run it with API keys",
+            field="host",
+        )
+
+
+def check_cross_site(event: BaseProxyEvent) -> None:
+    if event.http_method.upper() not in _STATE_CHANGING:
+        return
+    host = event.headers.get("host") or ""
+    origin = event.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != host.strip().lower():
+        raise PermissionDeniedError(
+            f"cross-site request refused: it comes from {origin[:100]!r}, not from this "
+            "server's own pages", field="origin",
+        )
+    content_type = (event.headers.get("content-type") or "").lower()
+    if event.body and not content_type.startswith(_BODY_TYPES):
+        raise UnsupportedMediaError(
+            f"send the body as application/json (or multipart/form-data for files), not "
+            f"{content_type or 'without a Content-Type'}", field="content-type",
+        )
+
+
 def check_request(app: ThreadSafeHttpResolver) -> None:
     settings = deps.settings()
     event = app.current_event
+    check_host(settings, event)
     body = event.body or ""
     # Base64 text is 4/3 of the bytes it encodes.
     size = len(body) * 3 // 4 if event.is_base64_encoded else len(body)
@@ -65,6 +124,8 @@ def check_request(app: ThreadSafeHttpResolver) -> None:
         principal = authenticate(settings, _api_key(app))
     else:
         principal = Principal(settings.workspace, "write", None)
+    # After the key: an anonymous caller learns nothing about what it sent.
+    check_cross_site(event)
     method = event.http_method.upper()
     if principal.scope == "read" and method not in _READ_METHODS and path not in READ_ONLY_POSTS:
         raise PermissionDeniedError(

@@ -38,9 +38,14 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
         raise InvalidInputError(f"--port must be 1-65535, got {args.port}", field="port")
     if args.no_auth:
         settings = settings.model_copy(update={"require_api_keys": False})
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"warning: --no-auth on {args.host}: anyone who can reach it has full "
-                  "access", file=sys.stderr)
+    if not settings.require_api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
+        # Keyless is for one person on one machine: on any other address anyone who can
+        # reach it would have full access to every image.
+        raise InvalidInputError(
+            f"without API keys (--no-auth or PIXDEX_REQUIRE_API_KEYS=false) pixdex serves "
+            f"only on 127.0.0.1, not {args.host}; create a key with `pixdex keys create` "
+            "to serve on other addresses", field="host",
+        )
     # pixdex's own log lines (the access log) only: the root logger would also print
     # every line the embedded PostgreSQL package logs.
     handler = logging.StreamHandler()

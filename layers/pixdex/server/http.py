@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pixdex.api import deps
 from pixdex.blobs.base import ByteSource
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, PixdexError
@@ -199,7 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
         event = build_event(
             self.command, self.path, self.headers.items(), body, self.client_address[0]
         )
-        result = self.server.resolve(event, LambdaContext(event["requestContext"]["requestId"]))
+        with deps.serving(self.server.settings):
+            result = self.server.resolve(
+                event, LambdaContext(event["requestContext"]["requestId"])
+            )
         status, headers, payload = response_parts(result)
         self.send_response(status)
         for name, value in headers:
@@ -220,10 +224,8 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], settings: Settings, access_log: bool) -> None:
-        from pixdex.api import deps
         from pixdex.api.app import handler
 
-        deps.configure(settings)
         self.settings = settings
         self.access_log = access_log
         self.resolve = handler

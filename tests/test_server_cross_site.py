@@ -1,0 +1,85 @@
+"""Requests another web page can make the browser send (issue 14): to a keyless local
+server under a rebound DNS name, cross-site POSTs, "simple" text/plain bodies. And keys
+never land in the access log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from pixdex.config import Settings
+from pixdex.server import RunningServer, start
+from tests.test_server_support import Api, Keys
+
+pytest_plugins = ["tests.test_server_support"]
+PIXDEX = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".venv", "bin", "pixdex")
+
+
+@pytest.fixture(scope="module")
+def keyless(settings: Settings) -> Iterator[RunningServer]:
+    server = start(settings.model_copy(update={"require_api_keys": False}))
+    yield server
+    server.stop()
+
+
+def test_a_keyless_server_answers_only_loopback_host_names(keyless: RunningServer) -> None:
+    api = Api(keyless.url, None)
+    port = urlsplit(keyless.url).port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        assert api.call("GET", "/v1/datasets", headers={"Host": host}).status == 200, host
+    for host in (f"rebind.attacker.example:{port}", "192.168.1.20", "evil.localhost.example"):
+        refused = api.call("GET", "/v1/datasets", headers={"Host": host})
+        assert (refused.status, refused.error["field"]) == (403, "host"), host
+        assert "localhost" in refused.error["message"]
+
+
+def test_cross_site_state_changes_are_refused(api: Api) -> None:
+    name = f"xsite-{uuid.uuid4().hex[:8]}"
+    evil = api.call("POST", "/v1/datasets", {"name": name},
+                    headers={"Origin": "https://attacker.example"})
+    assert (evil.status, evil.error["field"]) == (403, "origin")
+    assert name not in {d["name"] for d in api.ok("GET", "/v1/datasets")["datasets"]}
+    own = urlsplit(api.url).netloc
+    assert api.call("POST", "/v1/datasets", {"name": name},
+                    headers={"Origin": f"http://{own}"}).status == 201
+
+
+def test_simple_request_bodies_are_refused(api: Api, keyless: RunningServer) -> None:
+    """A page elsewhere may POST text/plain (or a Blob without a type) with no preflight."""
+    for server in (api, Api(keyless.url, None)):
+        for kind in ("text/plain", None):
+            headers = {"Content-Type": kind} if kind else {}
+            reply = server.call("POST", "/v1/search", raw=b'{"tag": "cat"}', headers=headers)
+            assert (reply.status, reply.error["field"]) == (415, "content-type"), kind
+        assert server.call("POST", "/v1/search", {"tag": "cat"}).status == 200
+
+
+def test_keyless_mode_refuses_to_serve_beyond_loopback(cli_env: dict[str, str]) -> None:
+    for extra, env in (
+        (["--no-auth"], cli_env),
+        ([], {**cli_env, "PIXDEX_REQUIRE_API_KEYS": "false"}),
+    ):
+        result = subprocess.run([PIXDEX, "serve", *extra, "--host", "0.0.0.0", "--port", "8799"],
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, (extra, result.stdout, result.stderr)
+        assert "only on 127.0.0.1" in result.stderr
+
+
+def test_the_access_log_masks_keys_in_query_strings(
+    settings: Settings, api_keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start(settings, access_log=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="pixdex.server"):
+            reply = Api(server.url, None).call("GET", f"/v1/datasets?api_key={api_keys.a}")
+    finally:
+        server.stop()
+    assert reply.status == 200  # the key in the query string still works
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "api_key=***" in logged and api_keys.a not in logged
