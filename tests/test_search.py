@@ -23,7 +23,7 @@ from pixdex.models import (
     ImageStatus,
     SearchQuery,
 )
-from pixdex.search import encode_query_image, search
+from pixdex.search import MAX_SIMILARITY_WINDOW, encode_query_image, search
 from pixdex.sources import local_items
 from pixdex.storage import catalog, search_sql
 from pixdex.storage.connection import connect
@@ -156,6 +156,15 @@ def test_bad_queries_get_clear_errors(
         search(SearchQuery(dataset=dataset, like_vector=[0.1] * 3), settings)
     with pytest.raises(InvalidInputError, match="non-zero"):
         search(SearchQuery(dataset=dataset, like_vector=[0.0] * 1280), settings)
+    # Deep similarity pages would sort every matching row: refused, with what to do.
+    deep = SearchQuery(dataset=dataset, like_vector=[0.1] * 1280, offset=MAX_SIMILARITY_WINDOW,
+                       limit=1)
+    with pytest.raises(InvalidInputError, match="narrow the search") as too_deep:
+        search(deep, settings)
+    assert too_deep.value.field == "offset"
+    last = deep.model_copy(update={"offset": MAX_SIMILARITY_WINDOW - 1})
+    assert search(last, settings).results == []  # the last page allowed: past the end here
+    assert search(SearchQuery(dataset=dataset, folder="/", offset=50_000), settings).total
     for bad in ({"limit": 0}, {"limit": MAX_SEARCH_LIMIT + 1}, {"offset": -1}, {"threshold": 1.5}):
         with pytest.raises(ValidationError):
             SearchQuery(dataset=dataset, objects=["x"], **bad)  # type: ignore[arg-type]

@@ -34,6 +34,9 @@ from pixdex.tag_hints import tag_hints
 
 # Values shown per facet: enough for a panel, few enough to send with every search.
 FACET_TOP = 30
+# How deep similarity results page: past this the index scan gives up and the exact path
+# would sort every matching row for one request (a cheap way to pin a connection).
+MAX_SIMILARITY_WINDOW = 10_000
 
 
 def encode_query_image(
@@ -70,6 +73,12 @@ def search(query: SearchQuery, settings: Settings | None = None) -> SearchPage:
 
 def _search(query: SearchQuery, settings: Settings) -> SearchPage:
     _require_criteria(query)
+    if query.is_similarity and query.offset + query.limit > MAX_SIMILARITY_WINDOW:
+        raise InvalidInputError(
+            f"similarity results page only through the best {MAX_SIMILARITY_WINDOW:,} "
+            f"(offset + limit is {query.offset + query.limit:,}); narrow the search with "
+            "filters or a threshold to reach the rest", field="offset",
+        )
     with connect(settings, readonly=True) as conn:
         filters = _filters(conn, query)
         if filters is None:  # a workspace without datasets: nothing can match

@@ -7,7 +7,9 @@ Every error body is ``{"error": {"code", "message", "field"}}``:
 * request validation (powertools / pydantic): 422 ``invalid_input`` naming the field,
   except a body that is not JSON or not parseable multipart: 400 ``bad_request``;
 * an unsupported Content-Type: 415; an unknown route: 404;
-* anything else: 500 ``internal`` with no detail (it is logged with its traceback).
+* anything else: 500 ``internal`` with no detail (it is logged with its traceback);
+* 503s carry ``Retry-After``; a database that cannot be reached answers a generic text
+  (libpq's names hosts and users), its detail only in the log.
 """
 
 from __future__ import annotations
@@ -26,14 +28,22 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pydantic import ValidationError
 
 from pixdex.api.resolver import ThreadSafeHttpResolver
-from pixdex.errors import PixdexError
+from pixdex.errors import DatabaseUnavailableError, PixdexError
 
 log = logging.getLogger("pixdex.api")
 _LOCATIONS = ("body", "query", "path", "header", "cookie", "response")
 
 
+# Overloaded or briefly unreachable: a client backs off this long before retrying.
+RETRY_AFTER_SECONDS = 5
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
-    headers = {"WWW-Authenticate": 'Bearer realm="pixdex"'} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="pixdex"'}
+    elif status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return Response(
         status_code=status,
         content_type="application/json",
@@ -77,6 +87,11 @@ def register(app: ThreadSafeHttpResolver) -> None:
     def _pixdex(exc: PixdexError) -> Response[str]:
         if exc.http_status >= 500:
             log.error("%s: %s", exc.code, exc.message)
+        if isinstance(exc, DatabaseUnavailableError):
+            # libpq's text names hosts, ports and users: the log has it, the caller not.
+            return error_response(
+                503, exc.code, "the database is unavailable right now; retry in a few seconds"
+            )
         return error_response(exc.http_status, exc.code, exc.message, exc.field)
 
     def _invalid(exc: RequestValidationError) -> Response[str]:

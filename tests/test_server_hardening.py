@@ -1,6 +1,6 @@
-"""Requests another web page can make the browser send (issue 14): to a keyless local
-server under a rebound DNS name, cross-site POSTs, "simple" text/plain bodies. And keys
-never land in the access log."""
+"""Security hardening (issue 14): requests another web page can make the browser send (to
+a keyless local server under a rebound DNS name, cross-site POSTs, "simple" text/plain
+bodies), keys kept out of the access log, and database errors that name no host."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from pydantic import SecretStr
 
 from pixdex.config import Settings
 from pixdex.server import RunningServer, start
@@ -83,3 +85,23 @@ def test_the_access_log_masks_keys_in_query_strings(
     assert reply.status == 200  # the key in the query string still works
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "api_key=***" in logged and api_keys.a not in logged
+
+
+def test_an_unreachable_database_answers_503_without_its_details(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = Settings(
+        home=tmp_path, require_api_keys=False,
+        database_url=SecretStr("postgresql://pixdex_owner:hunter2@127.0.0.1:1/secretdb"),
+    )
+    server = start(broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="pixdex.api"):
+            reply = Api(server.url, None).call("GET", "/v1/datasets")
+    finally:
+        server.stop()
+    assert (reply.status, reply.error["code"]) == (503, "database_unavailable")
+    assert reply.headers["retry-after"] == "5"
+    for secret in (b"127.0.0.1", b"pixdex_owner", b"hunter2", b"secretdb", b"port"):
+        assert secret not in reply.body, secret
+    assert "127.0.0.1" in caplog.text  # the operator still sees why
