@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -303,3 +305,32 @@ def test_lab_tiff_is_converted_colorimetrically(tmp_path: Path) -> None:
     assert max(red, green, blue) - min(red, green, blue) <= 2
     assert 110 <= red <= 130
 
+
+
+_BOMB_PROBE = """
+import io, resource, sys
+from PIL import Image
+from pixdex.imaging.decode import decode_image
+
+buffer = io.BytesIO()
+Image.new("I;16", (8000, 8000)).save(buffer, "PNG")
+data = buffer.getvalue()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+decoded = decode_image(data, max_pixels=64_000_000, max_bytes=64 * 1024 * 1024)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(len(data), decoded.width, grown // 1024)
+"""
+
+
+def test_a_16_bit_bomb_decodes_within_its_own_size() -> None:
+    """Issue 14: an 8000x8000 16-bit grey PNG of ~120 KB passes the 64 MP limit and was
+    rescaled through full-size float64 copies: 2.3 GB more peak memory, enough to kill
+    a 1 GB Lambda from one read-only query image. Measured in a fresh process (peak RSS
+    never goes down): now the source picture, the 8-bit result and the RGB copy, plus
+    blocks of rows."""
+    result = subprocess.run([sys.executable, "-c", _BOMB_PROBE], capture_output=True,
+                            text=True, timeout=300, check=True)
+    size, width, grown_mb = (int(v) for v in result.stdout.split())
+    assert size < 200_000 and width == 8000
+    # 64 MP: 128 MB 16-bit source + its array + 64 MB grey + 192 MB RGB, ~550 MB at most.
+    assert grown_mb < 700, f"decoding grew the process by {grown_mb} MB"
