@@ -17,7 +17,8 @@ from pydantic import SecretStr
 
 from pixdex.config import Settings
 from pixdex.server import RunningServer, start
-from tests.test_server_support import Api, Keys
+from pixdex.service import blobs
+from tests.test_server_support import Api, FileHost, Keys, b64, new_dataset
 
 pytest_plugins = ["tests.test_server_support"]
 PIXDEX = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".venv", "bin", "pixdex")
@@ -105,3 +106,29 @@ def test_an_unreachable_database_answers_503_without_its_details(
     for secret in (b"127.0.0.1", b"pixdex_owner", b"hunter2", b"secretdb", b"port"):
         assert secret not in reply.body, secret
     assert "127.0.0.1" in caplog.text  # the operator still sees why
+
+
+def test_urls_of_one_call_fetch_within_a_budget_and_a_refused_call_leaves_nothing(
+    settings: Settings, api_keys: Keys, file_host: FileHost, image_files: dict[str, bytes]
+) -> None:
+    """Issue 14: 128 URLs x 64 MiB were held in memory before anything was stored. Now
+    each image is stored as it arrives, the call's URLs may fetch a bounded total, and a
+    call refused half-way deletes what it had stored."""
+    budget = 3 * 1024 * 1024
+    server = start(settings.model_copy(update={"max_fetch_bytes_per_request": budget}))
+    try:
+        api = Api(server.url, api_keys.a)
+        dataset = new_dataset(api, f"budget-{uuid.uuid4().hex[:8]}")
+        big = f"{file_host.url}/big.jpg"  # 2 MiB: the second one passes the budget
+        body = {"images": [{"base64": b64(image_files["coffee.jpg"]), "name": "first.jpg"},
+                           {"url": big, "name": "a.jpg"}, {"url": big, "name": "b.jpg"}]}
+        refused = api.call("POST", f"/v1/datasets/{dataset}/images", body)
+        assert (refused.status, refused.error["field"]) == (413, "images.2.url")
+        assert "at most 3,145,728 bytes in all" in refused.error["message"]
+        stored = Path(urlsplit(blobs.ref(settings, f"uploads/{dataset}").uri).path)
+        assert not stored.exists() or not [p for p in stored.rglob("*") if p.is_file()]
+        assert api.ok("GET", f"/v1/datasets/{dataset}")["images"]["total"] == 0
+        one = api.call("POST", f"/v1/datasets/{dataset}/images", {"images": body["images"][:2]})
+        assert one.status == 202, one.body[:300]
+    finally:
+        server.stop()

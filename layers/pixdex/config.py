@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     require_api_keys: bool = True
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_images_per_request: int = Field(default=128, ge=1, le=1024)
+    # What the URLs of one "add images" call may download in all (each image is stored
+    # as it arrives, so this bounds the call's time and traffic, not its memory).
+    max_fetch_bytes_per_request: int = Field(default=512 * 1024 * 1024, ge=1024)
     # Images added through the API are indexed after the answer: with this SQS queue by
     # the ingest function (AWS), without it by the serving process's background indexer.
     index_queue_url: str | None = None

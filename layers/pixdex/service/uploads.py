@@ -1,8 +1,9 @@
 """Adding images through the API: JSON (base64 or URL, up to 128 per call) or multipart.
 
-Every image's bytes are obtained first (decoded or fetched); if any cannot be, the call
-fails with nothing stored. The bytes are then written to the blob store and ``pending``
-rows created with the user's metadata (the dataset reads INDEXING meanwhile); the answer
+Each image's bytes are obtained (decoded or fetched) and written to the blob store one
+after the other; if any cannot be obtained, the call fails and the files it stored are
+deleted again, so nothing of it remains. ``pending`` rows are then created with the
+user's metadata (the dataset reads INDEXING meanwhile); the answer
 (202) gives each image's id and status, and :mod:`pixdex.service.indexing` indexes them
 afterwards: each becomes ``indexed``, or ``failed`` with the reason (e.g. a corrupt file).
 Adding the same bytes under the same name again returns the same image id; its tags and
@@ -18,7 +19,7 @@ from uuid import UUID
 
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, PayloadTooLargeError
+from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from pixdex.imaging import sniff_format
 from pixdex.models import ImageMetadata
 from pixdex.service import blobs, indexing
@@ -67,24 +68,59 @@ def check_name(name: str, field: str) -> str:
 def add_images(
     settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage]
 ) -> AddedImages:
-    """Add images given as base64 or URLs (the JSON route)."""
+    """Add images given as base64 or URLs (the JSON route).
+
+    Each image is stored as soon as it is obtained, so a call holds one fetched image in
+    memory at a time (not 128 x 64 MiB), and the URLs of one call may fetch at most
+    ``settings.max_fetch_bytes_per_request`` in all. If any image cannot be obtained, the
+    files this call stored are deleted again: nothing of a refused call remains.
+    """
     check_count(len(items), settings)
-    limit = settings.max_file_bytes
-    uploads: list[Upload] = []
     for n, item in enumerate(items):
         if item.name is not None:
             check_name(item.name, f"images.{n}.name")
-        if item.base64 is not None:
-            data = decode_base64(item.base64, max_bytes=limit, field=f"images.{n}.base64")
-        else:
-            assert item.url is not None
-            data = fetch_url(
-                item.url, max_bytes=limit, field=f"images.{n}.url",
-                allow_private=settings.url_fetch_allow_private,
-            )
-        meta = ImageMeta.model_validate(item.model_dump(exclude={"base64", "url"}))
-        uploads.append(Upload(data, meta))
-    return store_and_index(settings, workspace, dataset_id, uploads)
+    with connect(settings) as conn:
+        dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
+    stored: list[_Stored] = []
+    fetched = 0
+    try:
+        for n, item in enumerate(items):
+            meta = ImageMeta.model_validate(item.model_dump(exclude={"base64", "url"}))
+            data = _obtain(settings, item, n, fetched)
+            stored.append(_store(settings, dataset.id, Upload(data, meta)))
+            del data  # one image in memory at a time
+            if item.url is not None:
+                fetched += stored[-1].size
+    except BaseException:
+        for done in stored:
+            if done.created:
+                blobs.delete_quietly(done.ref)
+        raise
+    return _index(settings, workspace, dataset.id, [done.row for done in stored])
+
+
+def _obtain(settings: Settings, item: NewImage, n: int, fetched: int) -> bytes:
+    limit = settings.max_file_bytes
+    if item.base64 is not None:
+        return decode_base64(item.base64, max_bytes=limit, field=f"images.{n}.base64")
+    assert item.url is not None
+    budget = settings.max_fetch_bytes_per_request - fetched
+    over_budget = PayloadTooLargeError(
+        f"images.{n}.url: the URLs of one call may fetch at most "
+        f"{settings.max_fetch_bytes_per_request:,} bytes in all; send fewer per call",
+        field=f"images.{n}.url",
+    )
+    if budget <= 0:
+        raise over_budget
+    try:
+        return fetch_url(
+            item.url, max_bytes=min(limit, budget), field=f"images.{n}.url",
+            allow_private=settings.url_fetch_allow_private,
+        )
+    except PayloadTooLargeError:
+        if budget < limit:  # too large for what is left of the call, not for one image
+            raise over_budget from None
+        raise
 
 
 def upload_files(
@@ -125,23 +161,46 @@ def image_metadata(meta: ImageMeta) -> ImageMetadata:
     )
 
 
+@dataclass(frozen=True)
+class _Stored:
+    row: PendingRow
+    ref: BlobRef
+    size: int
+    created: bool  # False: the same bytes under the same name were stored already
+
+
+def _store(settings: Settings, dataset_id: UUID, upload: Upload) -> _Stored:
+    sha256 = hashlib.sha256(upload.data).hexdigest()
+    key = blobs.upload_key(dataset_id, sha256, _name(upload, sha256))
+    target: BlobRef = blobs.ref(settings, key)
+    store = store_for(target)
+    try:
+        store.stat(target)
+        created = False  # its key holds its hash: the same bytes, nothing to write
+    except NotFoundError:
+        store.put(target, upload.data)
+        created = True
+    folder = normalise_folder(upload.meta.folder or "/")
+    name = key.rsplit("/", 1)[-1]
+    row = PendingRow(target.uri, name, folder, image_metadata(upload.meta))
+    return _Stored(row, target, len(upload.data), created)
+
+
 def store_and_index(
     settings: Settings, workspace: str, dataset_id: UUID, uploads: Sequence[Upload]
 ) -> AddedImages:
     """Store the bytes and ``pending`` rows, hand the new ones to the indexer, answer."""
     with connect(settings) as conn:
         dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
-    rows: list[PendingRow] = []
-    for upload in uploads:
-        sha256 = hashlib.sha256(upload.data).hexdigest()
-        key = blobs.upload_key(dataset.id, sha256, _name(upload, sha256))
-        target: BlobRef = blobs.ref(settings, key)
-        folder = normalise_folder(upload.meta.folder or "/")
-        store_for(target).put(target, upload.data)
-        name = key.rsplit("/", 1)[-1]
-        rows.append(PendingRow(target.uri, name, folder, image_metadata(upload.meta)))
+    rows = [_store(settings, dataset.id, upload).row for upload in uploads]
+    return _index(settings, workspace, dataset.id, rows)
+
+
+def _index(
+    settings: Settings, workspace: str, dataset_id: UUID, rows: Sequence[PendingRow]
+) -> AddedImages:
     with connect(settings) as conn:
-        found = pending.insert_pending(conn, dataset.id, rows)
+        found = pending.insert_pending(conn, dataset_id, rows)
     added = [
         AddedImage(id=found[row.storage_key][0], name=row.name,
                    status=found[row.storage_key][1].value)
@@ -149,7 +208,7 @@ def store_and_index(
     ]
     waiting = list(dict.fromkeys(a.id for a in added if a.status == "pending" and a.id))
     if waiting:
-        indexing.submit(settings, IndexJob(workspace=workspace, dataset_id=dataset.id,
+        indexing.submit(settings, IndexJob(workspace=workspace, dataset_id=dataset_id,
                                            image_ids=waiting))
     return AddedImages(
         pending=sum(a.status == "pending" for a in added),
