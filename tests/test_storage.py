@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.errors import InvalidInputError, NotFoundError, SearchTimeoutError
 from pixdex.inference import EFFICIENTNET_LITE0_SPEC
 from pixdex.storage import catalog
-from pixdex.storage.connection import connect, database_url
+from pixdex.storage.connection import connect, database_url, get_pool, statement_deadline
 from pixdex.storage.embedded import server_running, stop_server
 from pixdex.storage.migrate import apply_migrations, load_migrations
 from tests.test_cli import PIXDEX
@@ -102,3 +102,23 @@ def test_two_processes_at_once_share_one_server(
     assert row == {"n": 12}
     assert "database system was not properly shut down" not in (
         fresh_home / "pgdata" / "log").read_text()
+
+
+def test_a_statement_past_its_deadline_is_cancelled_as_a_503_and_the_deadline_ends_there(
+    settings: Settings,
+) -> None:
+    """Issue 14: no statement had a time limit, so a slow search held a pool connection
+    (or a Lambda) for as long as it ran. Searches now run under a deadline, scoped to
+    their transaction: the connection goes back to the pool without it."""
+    with (
+        pytest.raises(SearchTimeoutError, match=r"longer than 0\.05 s") as stopped,
+        connect(settings) as conn,
+        statement_deadline(conn, 50),
+    ):
+        conn.execute("SELECT pg_sleep(2)")
+    assert stopped.value.http_status == 503
+    for _ in range(get_pool(settings).max_size + 1):  # every pooled connection, afterwards
+        with connect(settings) as conn:
+            row = conn.execute("SHOW statement_timeout").fetchone()
+            assert row is not None and row["statement_timeout"] == "0"
+            conn.execute("SELECT pg_sleep(0.1)")  # runs to the end

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     object_tag_threshold: float = Field(default=0.10, ge=0.0, le=1.0)
     object_tag_top_k: int = Field(default=5, ge=1, le=50)
     hnsw_ef_search: int = Field(default=100, ge=10, le=1000)
+    # A search's statements are cancelled past this (503 search_timeout): one slow query
+    # must not hold a pool connection, or a Lambda, for minutes.
+    search_timeout_ms: int = Field(default=20_000, ge=1, le=600_000)
     exact_search_max_rows: int = Field(default=20_000, ge=0)
     workspace: str = Field(default="default", min_length=1, max_length=100)
 

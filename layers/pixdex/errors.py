@@ -89,3 +89,9 @@ class ServiceUnavailableError(PixdexError):
 
     code = "service_unavailable"
     http_status = 503
+
+
+class SearchTimeoutError(ServiceUnavailableError):
+    """A query ran past its statement deadline and was cancelled."""
+
+    code = "search_timeout"

@@ -28,7 +28,7 @@ from pixdex.models import (
 )
 from pixdex.query_vector import query_vector
 from pixdex.storage import catalog, images, search_sql
-from pixdex.storage.connection import Conn, connect
+from pixdex.storage.connection import Conn, connect, statement_deadline
 from pixdex.storage.facets import facet_counts
 from pixdex.tag_hints import tag_hints
 
@@ -79,7 +79,9 @@ def _search(query: SearchQuery, settings: Settings) -> SearchPage:
             f"(offset + limit is {query.offset + query.limit:,}); narrow the search with "
             "filters or a threshold to reach the rest", field="offset",
         )
-    with connect(settings, readonly=True) as conn:
+    with connect(settings, readonly=True) as conn, statement_deadline(
+        conn, settings.search_timeout_ms
+    ):
         filters = _filters(conn, query)
         if filters is None:  # a workspace without datasets: nothing can match
             if query.like_image_id is not None:  # but a wrong id is still an error
@@ -128,7 +130,9 @@ def search_facets(
     attribute, user tag, annotation class, folder (with everything below it), split,
     batch and annotation job: the ``top`` most frequent of each."""
     settings = settings or get_settings()
-    with connect(settings, readonly=True) as conn:
+    with connect(settings, readonly=True) as conn, statement_deadline(
+        conn, settings.search_timeout_ms
+    ):
         filters = _filters(conn, query)
         if filters is None:
             return Facets(scanned=0, complete=True)

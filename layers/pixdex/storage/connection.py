@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from pixdex.config import Settings, get_settings
-from pixdex.errors import DatabaseUnavailableError
+from pixdex.errors import DatabaseUnavailableError, SearchTimeoutError
 from pixdex.storage.migrate import apply_migrations
 
 Conn = psycopg.Connection[dict[str, object]]
@@ -104,6 +104,24 @@ def connect(settings: Settings | None = None, *, readonly: bool = False) -> Iter
     """
     with get_pool(settings, readonly=readonly).connection() as conn:
         yield conn
+
+
+@contextmanager
+def statement_deadline(conn: Conn, milliseconds: int) -> Iterator[None]:
+    """Cancel any statement of this transaction that runs longer than ``milliseconds``
+    (a search must not hold one of the pool's connections for minutes), as a 503.
+
+    ``set_config(..., true)`` is transaction-scoped and a plain SELECT, so RDS Proxy does
+    not pin the session the way a ``SET`` would.
+    """
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",))
+    try:
+        yield
+    except psycopg.errors.QueryCanceled as exc:
+        raise SearchTimeoutError(
+            f"the search ran longer than {milliseconds / 1000:g} s and was stopped; narrow "
+            "it (a dataset, filters, a threshold) or retry when the server is less busy"
+        ) from exc
 
 
 def close_pools() -> None:
