@@ -6,6 +6,7 @@ import base64
 import http.client
 import io
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -148,6 +149,30 @@ def test_s3_references_are_read_by_the_server(
     assert "s3://embedder-in/a/missing.jpg" in body["errors"][1]["message"]
 
 
+def test_an_unreadable_bucket_answers_without_aws_details(
+    server: EmbedderHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: the server echoed AWS's error text (endpoints, account ids, policies)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    pixdex.blobs._store.cache_clear()
+    try:
+        status, body = _invoke(server, {"images": [{"s3": "s3://some-bucket/k.jpg"}]})
+    finally:
+        pixdex.blobs._store.cache_clear()
+    assert status == 200, body
+    assert body["errors"][0] == {
+        "code": "blob_unreadable",
+        "message": "cannot read s3://some-bucket/k.jpg: missing or not readable here",
+    }
+
+
 def test_class_scores_on_request(
     server: EmbedderHTTPServer, photos: dict[str, Image.Image]
 ) -> None:
@@ -178,6 +203,7 @@ def test_tagging_rule_can_be_set_per_request(
         ({"images": [{"s3": "file:///etc/passwd"}]}, "images.0.s3", "pattern"),
         ({"images": "nope"}, "images", "list"),
         ({"texts": [""]}, "texts.0", "at least 1 character"),
+        ({"texts": ["a cat"] * 257}, "texts", "at most 256 items"),
         ({"images": [], "colour": "red"}, "colour", "Extra inputs"),
         ({"object_tag_threshold": 2}, "object_tag_threshold", "less than or equal to 1"),
     ],

@@ -39,7 +39,14 @@ from pixdex.inference.specs import builtin_specs
 from pixdex.models import AutoTags
 
 from .errors import EmbedderResponseError
-from .protocol import ImageInput, ImageMeta, InvocationRequest, InvocationResponse, ItemError
+from .protocol import (
+    MAX_TEXTS,
+    ImageInput,
+    ImageMeta,
+    InvocationRequest,
+    InvocationResponse,
+    ItemError,
+)
 from .transports import Transport, transport_for
 
 __all__ = ["EmbedderClient", "ImageAnalysis", "ImageSource", "RemoteEmbedder"]
@@ -105,8 +112,11 @@ class EmbedderClient:
         return self.invoke(InvocationRequest(model=self.model))
 
     def embed_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        response = self.invoke(InvocationRequest(texts=list(texts), model=self.model))
-        return np.asarray(response.text_embeddings, dtype=np.float32)
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), MAX_TEXTS):
+            chunk = list(texts[start : start + MAX_TEXTS])
+            rows += self.invoke(InvocationRequest(texts=chunk, model=self.model)).text_embeddings
+        return np.asarray(rows, dtype=np.float32)
 
     def analyze(
         self, sources: Sequence[ImageSource], *, class_scores: bool = False

@@ -46,6 +46,9 @@ __all__ = [
 # Texts are prompts, not documents: anything longer is a client bug.
 # A text to embed is a prompt: the same limit as everywhere else.
 MAX_TEXT_CHARS = MAX_PROMPT_CHARS
+# Texts per request: a taxonomy's prompts go in several requests (the client splits them),
+# and one request cannot make the endpoint embed an unbounded list.
+MAX_TEXTS = 256
 
 
 class ImageInput(BaseModel):
@@ -68,7 +71,7 @@ class InvocationRequest(BaseModel):
 
     images: list[ImageInput] = Field(default_factory=list)
     texts: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]] = Field(
-        default_factory=list
+        default_factory=list, max_length=MAX_TEXTS
     )
     model: str | None = None
     object_tag_threshold: float | None = Field(default=None, ge=0.0, le=1.0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,9 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.pipeline import Prepared, analyse, prepare
 
 __all__ = ["Engine"]
+
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -156,7 +160,10 @@ class Engine:
         except PixdexError as exc:
             return ItemError(code=exc.code, message=exc.message)
         except (ClientError, BotoCoreError) as exc:
-            return ItemError(code="blob_unreadable", message=f"cannot read {item.s3}: {exc}")
+            # AWS's text (account ids, bucket policies) goes to the log, not to the caller.
+            log.warning("cannot read %s: %s", item.s3, exc)
+            return ItemError(code="blob_unreadable",
+                             message=f"cannot read {item.s3}: missing or not readable here")
 
     def _read(self, item: ImageInput) -> bytes:
         limit = self.settings.max_file_bytes
