@@ -134,6 +134,10 @@ def test_demo_then_serve_prints_working_curl_commands(cli_env: dict[str, str]) -
             assert line, "the server exited before printing its examples"
             lines.append(line.rstrip("\n"))
         assert any(f"http://127.0.0.1:{port}/docs" in line for line in lines)
+        # It says where the web app is, and the page is there.
+        assert any(f"open http://127.0.0.1:{port}/ in a browser" in line for line in lines)
+        page = Api(f"http://127.0.0.1:{port}", None).call("GET", "/")
+        assert page.status == 200 and b"pixdex" in page.body
         export = next(line for line in lines if line.startswith("export PIXDEX_KEY="))
         curls = [line for line in lines if line.startswith("curl ")]
         assert len(curls) == 5

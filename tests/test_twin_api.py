@@ -218,3 +218,16 @@ def test_a_phone_photo_put_to_an_upload_slot_is_indexed_from_the_bucket_event(
     assert found[0]["name"] == "IMG_0007.jpg"
     # Only slot files are announced from the API's bucket: its other objects never are.
     assert twin.poller.in_queue() == 0
+
+
+def test_the_api_function_serves_the_web_app_from_its_layer(twin: Twin, key: str) -> None:
+    """The page and its scripts ship inside the library layer: the deployed API's URL
+    opens the web app, with its security headers, no key needed to load it."""
+    page = twin.api("GET", "/")
+    assert page.status == 200, page.body[:300]
+    assert page.headers["content-type"].startswith("text/html")
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    assert b'<script type="module"' in page.body
+    script = twin.api("GET", "/static/app.js")
+    assert script.status == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert twin.api("GET", "/v1/me", key=key).json()["scope"] == "write"

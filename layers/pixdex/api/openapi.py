@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -40,17 +41,25 @@ def responses(
     return documented
 
 
-def binary_response(data: bytes, content_type: str, filename: str) -> Response[str]:
-    """Bytes as a base64 body flagged ``isBase64Encoded`` (what API Gateway decodes)."""
+def binary_response(
+    data: bytes, content_type: str, filename: str, *, if_none_match: str | None = None
+) -> Response[str]:
+    """Bytes as a base64 body flagged ``isBase64Encoded`` (what API Gateway decodes), with
+    an ETag: a browser revalidating a thumbnail it holds gets a 304 and no body."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:100] or "image"
+    etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+    headers = {
+        "Content-Disposition": f'inline; filename="{safe}"',
+        "Cache-Control": "private, max-age=3600",
+        "ETag": etag,
+    }
+    if if_none_match is not None and etag in if_none_match:
+        return Response(status_code=304, headers=headers, body="")
     response: Response[str] = Response(
         status_code=200,
         content_type=content_type,
         body=base64.b64encode(data).decode("ascii"),
-        headers={
-            "Content-Disposition": f'inline; filename="{safe}"',
-            "Cache-Control": "private, max-age=3600",
-        },
+        headers=headers,
     )
     response.base64_encoded = True
     return response

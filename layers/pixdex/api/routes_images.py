@@ -86,7 +86,8 @@ def image_file(image_id: UUID, caller: Caller) -> Response[str]:
             body="",
             headers={"Location": found.url, "Cache-Control": "private, no-store"},
         )
-    return binary_response(found.data, found.content_type, found.name)
+    return binary_response(found.data, found.content_type, found.name,
+                           if_none_match=router.current_event.headers.get("if-none-match"))
 
 
 @router.get(
@@ -101,4 +102,5 @@ def image_thumbnail(
     ] = 256,
 ) -> Response[str]:
     found = images.thumbnail(settings(), caller.workspace, image_id, size)
-    return binary_response(found.data, found.content_type, found.name)
+    return binary_response(found.data, found.content_type, found.name,
+                           if_none_match=router.current_event.headers.get("if-none-match"))

@@ -67,7 +67,10 @@ def _banner(url: str, settings: Settings) -> str:
         if not settings.require_api_keys
         else "API keys required (pixdex keys create --workspace NAME)"
     )
-    return f"pixdex API on {url}  (Swagger UI {url}/docs, OpenAPI {url}/openapi.json); {access}"
+    return (
+        f"pixdex web app: open {url}/ in a browser\n"
+        f"pixdex API on {url}  (Swagger UI {url}/docs, OpenAPI {url}/openapi.json); {access}"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,492 @@
+// pixdex web app: sign-in, datasets, search (prompt, query image + box, more like this,
+// facets, threshold, grouping), results grid with infinite scroll. The query lives in the
+// page URL (never the key). All user text is set with textContent.
+
+import { api, ApiError, el, lazyImage, releaseAll, session, toast, whoami } from "./api.js";
+import { FACETS, facetFor, renderFacets, tallyFacets } from "./facets.js";
+import { QueryImage } from "./query.js";
+import { Detail } from "./detail.js";
+import { Datasets } from "./datasets.js";
+import { Uploader } from "./upload.js";
+
+const $ = (id) => document.getElementById(id);
+// The grid shows names and scores; the rest is for counting facets on the page when the
+// server does not count them (the detail view reads the image itself).
+const FIELDS = ["name"];
+const TALLY_FIELDS = ["name", "folder", "tags", "auto_tags", "annotations", "split", "batch_id",
+  "annotation_job_id"];
+
+const state = {
+  ds: "", q: "", neg: "", like: "", anchor: "", box: null, t: 0, g: "", limit: 50,
+  filters: {},
+};
+let facetsSupported = true;
+let generation = 0;
+let results = [];
+let total = 0;
+let exhausted = false;
+let loading = false;
+let lastFacets = null;
+const timings = [];
+window.pixdexTimings = timings;
+
+// --- URL <-> state ---------------------------------------------------------------------
+
+function readUrl() {
+  const p = new URLSearchParams(location.search);
+  state.ds = p.get("ds") || "";
+  state.q = p.get("q") || "";
+  state.neg = p.get("neg") || "";
+  state.like = p.get("like") || "";
+  state.anchor = p.get("anchor") || "";
+  const box = (p.get("box") || "").split(",").map(Number);
+  state.box = box.length === 4 && box.every((v) => Number.isFinite(v))
+    ? { x: box[0], y: box[1], width: box[2], height: box[3] } : null;
+  state.t = Math.min(1, Math.max(0, Number(p.get("t")) || 0));
+  state.g = /^[0-4]$/.test(p.get("g") || "") ? p.get("g") : "";
+  const limit = Number(p.get("limit"));
+  state.limit = Number.isInteger(limit) && limit >= 1 && limit <= 250 ? limit : 50;
+  state.filters = {};
+  for (const facet of FACETS) {
+    const values = p.getAll(facet.param).filter(Boolean);
+    if (values.length) state.filters[facet.key] = facet.multi ? values : values.slice(0, 1);
+  }
+}
+
+function writeUrl(push) {
+  const p = new URLSearchParams();
+  if (state.ds) p.set("ds", state.ds);
+  if (state.q) p.set("q", state.q);
+  if (state.neg) p.set("neg", state.neg);
+  if (state.like) p.set("like", state.like);
+  if (state.anchor) p.set("anchor", state.anchor);
+  if (state.box && (state.anchor || query.dataUrl)) {
+    p.set("box", [state.box.x, state.box.y, state.box.width, state.box.height]
+      .map((v) => v.toFixed(4)).join(","));
+  }
+  if (state.t > 0) p.set("t", state.t.toFixed(2));
+  if (state.g !== "") p.set("g", state.g);
+  if (state.limit !== 50) p.set("limit", String(state.limit));
+  for (const facet of FACETS) {
+    for (const value of state.filters[facet.key] || []) p.append(facet.param, value);
+  }
+  const url = `${location.pathname}${p.toString() ? `?${p}` : ""}`;
+  if (url === `${location.pathname}${location.search}`) return;
+  history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+function syncControls() {
+  $("prompt").value = state.q;
+  $("negative-prompt").value = state.neg;
+  $("threshold").value = String(state.t);
+  $("threshold-value").textContent = state.t > 0 ? state.t.toFixed(2) : "off";
+  $("group").value = state.g;
+  datasets.select(state.ds);
+  $("like-chip").hidden = !state.like;
+  $("like-name").textContent = likeName(state.like);
+  renderActiveFilters();
+}
+
+function likeName(id) {
+  const hit = results.find((r) => r.id === id);
+  return hit ? hit.name || id : id.slice(0, 8);
+}
+
+// --- search ----------------------------------------------------------------------------
+
+function searchBody(offset) {
+  const body = { offset, limit: state.limit, fields: facetsSupported ? FIELDS : TALLY_FIELDS };
+  if (state.ds) body.in_dataset = state.ds;
+  if (state.q) {
+    body.prompt = state.q;
+    if (state.neg) body.negative_prompt = state.neg;
+  }
+  if (state.like) body.like_image = state.like;
+  if (state.anchor) body.anchor_id = state.anchor;
+  else if (query.dataUrl) body.image = query.dataUrl;
+  if (state.box && (body.anchor_id || body.image)) body.bounding_box = state.box;
+  if (state.t > 0) body.threshold = state.t;
+  if (state.g !== "") body.group = Number(state.g);
+  for (const facet of FACETS) {
+    const values = state.filters[facet.key];
+    if (values && values.length) body[facet.field] = facet.multi ? values : values[0];
+  }
+  if (offset === 0 && facetsSupported) body.facets = true;
+  return body;
+}
+
+async function runSearch(offset = 0) {
+  const mine = offset === 0 ? ++generation : generation;
+  if (offset === 0) {
+    releaseAll($("results"));
+    $("results").replaceChildren();
+    $("warnings").replaceChildren();
+    results = [];
+    total = 0;
+    exhausted = false;
+  }
+  loading = true;
+  setStatus(offset === 0 ? "Searching…" : "Loading more…", "loading");
+  let answer;
+  try {
+    answer = await api("POST", "/v1/search", searchBody(offset));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 422 && err.field === "facets" && facetsSupported) {
+      facetsSupported = false;
+      loading = false;
+      return runSearch(offset);
+    }
+    if (mine !== generation) return;
+    loading = false;
+    exhausted = true;
+    if (err.status === 401) return signOut("Your key is no longer accepted.");
+    setStatus(err.message || "Search failed", "error");
+    renderFacetsFor(null);
+    return;
+  }
+  if (mine !== generation) return;
+  if (offset === 0 && facetsSupported && !answer.facets) {
+    // A server that ignores "facets": ask again for the fields to count them on the page.
+    facetsSupported = false;
+    loading = false;
+    return runSearch(0);
+  }
+  const received = performance.now();
+  loading = false;
+  total = answer.total;
+  const start = results.length;
+  results.push(...answer.results);
+  // An approximate (HNSW) answer's total is an estimate: only a short page ends the list.
+  exhausted = answer.results.length < state.limit
+    || (answer.exact !== false && results.length >= total);
+  paint(answer, start);
+  if (offset === 0) renderFacetsFor(answer.facets || null);
+  else if (!lastFacets) renderFacetsFor(null);
+  // Measured: from the answer's JSON to the frame that shows it (the task after the next
+  // animation frame runs once that frame is painted); `dom` is the time spent building it.
+  const built = performance.now() - received;
+  requestAnimationFrame(() => setTimeout(() => {
+    const ms = performance.now() - received;
+    timings.push({ offset, count: answer.results.length, ms, dom: built });
+    $("results").dataset.paintMs = ms.toFixed(1);
+  }, 0));
+  const shown = results.length;
+  const approx = answer.exact === false ? "about " : "";
+  setStatus(shown === 0 ? "No results." : `${shown} of ${approx}${total} shown`, "done");
+  if (!exhausted) requestAnimationFrame(checkMore);
+}
+
+function setStatus(text, kind) {
+  const node = $("status");
+  node.textContent = text;
+  node.dataset.state = kind;
+}
+
+function paint(answer, start) {
+  const warnings = $("warnings");
+  if (start === 0) {
+    for (const warning of answer.warnings || []) warnings.append(el("li", { text: warning }));
+  }
+  const clusters = new Map();
+  for (const cluster of answer.clusters || []) clusters.set(cluster.id, cluster);
+  const fragment = document.createDocumentFragment();
+  answer.results.forEach((hit, i) => {
+    fragment.append(resultItem(hit, start + i, clusters));
+  });
+  $("results").append(fragment);
+}
+
+function resultItem(hit, index, clusters) {
+  const name = hit.name || hit.id;
+  const img = el("img", { alt: name, width: 256, height: 256, decoding: "async" });
+  lazyImage(img, `/v1/images/${hit.id}/thumbnail?size=256`);
+  const button = el("button", {
+    type: "button", class: "result", "data-testid": "result",
+    dataset: { id: hit.id, index: String(index) },
+    "aria-label": `${name}, score ${hit.score.toFixed(3)}`,
+  }, img,
+  el("span", { class: "caption" },
+    el("span", { class: "name", text: name, "data-testid": "result-name" }),
+    el("span", { class: "score", text: hit.score.toFixed(3), "data-testid": "result-score" })));
+  const li = el("li", {}, button, el("button", {
+    type: "button", class: "like-btn", "data-testid": "result-like", text: "≈ similar",
+    "aria-label": `More like ${name}`, title: "More like this",
+    onclick: () => setLike(hit.id),
+  }));
+  if (hit.cluster) {
+    const cluster = clusters.get(hit.cluster);
+    if (cluster && cluster.id === hit.id && cluster.size > 1) {
+      li.append(el("button", {
+        type: "button", class: "badge", "data-testid": "cluster-badge",
+        "aria-label": `Show ${cluster.size - 1} near-duplicates`,
+        text: `+${cluster.size - 1}`,
+        onclick: () => {
+          for (const member of $("results").querySelectorAll(`li[data-cluster="${hit.cluster}"]`)) {
+            member.classList.toggle("expanded");
+          }
+        },
+      }));
+    } else if (cluster && cluster.id !== hit.id) {
+      li.classList.add("member");
+      li.dataset.cluster = hit.cluster;
+    }
+  }
+  return li;
+}
+
+function checkMore() {
+  if (loading || exhausted) return;
+  const sentinel = $("more").getBoundingClientRect();
+  if (sentinel.top < window.innerHeight + 600) runSearch(results.length);
+}
+
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) checkMore();
+}, { rootMargin: "600px" }).observe($("more"));
+
+// --- facets ----------------------------------------------------------------------------
+
+function renderFacetsFor(facets) {
+  lastFacets = facets;
+  const counts = facets || tallyFacets(results);
+  $("facets-note").textContent = facets ? ""
+    : results.length ? "Counts over the results shown." : "";
+  renderFacets($("facets"), counts, state.filters, toggleFilter);
+}
+
+function toggleFilter(key, value, on) {
+  const facet = facetFor(key);
+  const current = state.filters[key] || [];
+  let next;
+  if (on) next = facet.multi ? [...new Set([...current, value])] : [value];
+  else next = current.filter((v) => v !== value);
+  if (next.length) state.filters[key] = next;
+  else delete state.filters[key];
+  newSearch();
+}
+
+function renderActiveFilters() {
+  const box = $("active-filters");
+  box.replaceChildren();
+  for (const facet of FACETS) {
+    for (const value of state.filters[facet.key] || []) {
+      box.append(el("span", { class: "chip", "data-testid": "active-filter" },
+        el("span", { text: `${facet.label}: ${value}` }),
+        el("button", {
+          type: "button", "aria-label": `Remove filter ${facet.label} ${value}`, text: "×",
+          onclick: () => toggleFilter(facet.key, value, false),
+        })));
+    }
+  }
+}
+
+export function addFilter(key, value) {
+  toggleFilter(key, value, true);
+}
+
+// --- wiring ----------------------------------------------------------------------------
+
+function newSearch(push = true) {
+  writeUrl(push);
+  syncControls();
+  runSearch(0);
+}
+
+const query = new QueryImage({
+  onChange: ({ anchor, box }) => {
+    state.anchor = anchor || "";
+    state.box = box;
+    newSearch();
+  },
+});
+
+const detail = new Detail({
+  onLike: (id) => setLike(id),
+  onFilter: (key, value) => addFilter(key, value),
+  neighbourOf: () => results,
+});
+
+const datasets = new Datasets({
+  onSelect: (name) => {
+    state.ds = name;
+    newSearch();
+  },
+  onChanged: () => uploader.target(datasets.current()),
+});
+
+const uploader = new Uploader({
+  onDone: (indexed) => {
+    datasets.refresh();
+    // New images in the dataset on screen: show them while the user is on the first page.
+    const here = datasets.current();
+    if (indexed && here && uploader.dataset && here.id === uploader.dataset.id
+        && results.length < state.limit && !loading) runSearch(0);
+  },
+});
+
+function setLike(id) {
+  // The image is the query now: a prompt or another query image would compete with it
+  // (and the offline model cannot blend them).
+  state.like = id;
+  state.q = "";
+  state.neg = "";
+  state.anchor = "";
+  state.box = null;
+  query.clear();
+  $("like-name").textContent = likeName(id);
+  newSearch();
+  $("results").scrollIntoView({ block: "start" });
+}
+
+$("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.q = $("prompt").value.trim();
+  state.neg = $("negative-prompt").value.trim();
+  newSearch();
+});
+$("threshold").addEventListener("input", () => {
+  const value = Number($("threshold").value);
+  $("threshold-value").textContent = value > 0 ? value.toFixed(2) : "off";
+});
+$("threshold").addEventListener("change", () => {
+  state.t = Number($("threshold").value);
+  newSearch();
+});
+$("group").addEventListener("change", () => {
+  state.g = $("group").value;
+  newSearch();
+});
+$("dataset").addEventListener("change", () => {
+  state.ds = $("dataset").value;
+  newSearch();
+});
+$("like-remove").addEventListener("click", () => {
+  state.like = "";
+  newSearch();
+});
+window.addEventListener("popstate", () => {
+  readUrl();
+  query.restore(state.anchor, state.box);
+  syncControls();
+  runSearch(0);
+});
+
+// Keyboard: arrows move between results, Enter opens (a button), Esc closes the detail.
+$("results").addEventListener("keydown", (event) => {
+  const current = event.target.closest(".result");
+  if (!current) return;
+  const buttons = [...$("results").querySelectorAll("li:not(.member) > .result, li.expanded > .result")];
+  const i = buttons.indexOf(current);
+  let next = -1;
+  const columns = columnsOf(buttons);
+  if (event.key === "ArrowRight") next = i + 1;
+  else if (event.key === "ArrowLeft") next = i - 1;
+  else if (event.key === "ArrowDown") next = i + columns;
+  else if (event.key === "ArrowUp") next = i - columns;
+  else if (event.key === "Home") next = 0;
+  else if (event.key === "End") next = buttons.length - 1;
+  else return;
+  event.preventDefault();
+  if (next >= 0 && next < buttons.length) {
+    buttons[next].focus();
+    buttons[next].scrollIntoView({ block: "nearest" });
+  }
+  if (next >= buttons.length - columns) checkMore();
+});
+
+function columnsOf(buttons) {
+  if (buttons.length < 2) return 1;
+  const top = buttons[0].getBoundingClientRect().top;
+  const n = buttons.findIndex((b) => b.getBoundingClientRect().top > top + 1);
+  return n < 0 ? buttons.length : n;
+}
+
+$("results").addEventListener("click", (event) => {
+  const button = event.target.closest(".result");
+  if (!button) return;
+  const index = Number(button.dataset.index);
+  detail.open(results, index);
+});
+
+// --- sign-in ---------------------------------------------------------------------------
+
+function signOut(message) {
+  session.key = "";
+  $("app").hidden = true;
+  $("login").hidden = false;
+  $("logout").hidden = true;
+  $("whoami").textContent = "";
+  $("login-error").textContent = message || "";
+  $("api-key").value = "";
+  $("api-key").focus();
+  document.body.dataset.state = "login";
+}
+
+async function enter(me) {
+  session.auth = me.auth;
+  session.scope = me.scope;
+  session.workspace = me.workspace;
+  document.body.dataset.scope = me.scope;
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("logout").hidden = me.auth === "none";
+  const who = [me.workspace && `workspace ${me.workspace}`, me.scope === "read" ? "read-only" : "",
+    me.auth === "none" ? "no key needed" : ""].filter(Boolean).join(" · ");
+  $("whoami").textContent = who;
+  for (const node of document.querySelectorAll(".write-only")) {
+    if (!session.canWrite) node.remove();
+    else node.hidden = false;
+  }
+  readUrl();
+  await datasets.refresh();
+  query.restore(state.anchor, state.box);
+  syncControls();
+  document.body.dataset.state = "ready";
+  uploader.target(datasets.current());
+  runSearch(0);
+}
+
+async function start() {
+  try {
+    const me = await whoami(session.key || "");
+    return enter(me);
+  } catch (err) {
+    if (err.status === 401) {
+      return signOut(session.key ? "That key was not accepted: enter a valid key." : "");
+    }
+    $("login").hidden = false;
+    $("login-error").textContent = `The server did not answer: ${err.message}`;
+  }
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  $("login-error").textContent = "";
+  $("login-submit").disabled = true;
+  try {
+    const me = await whoami(key);
+    session.key = key;
+    $("api-key").value = "";
+    await enter(me);
+  } catch (err) {
+    session.key = "";
+    $("login-error").textContent = err.status === 401
+      ? "That key was not accepted: check it and try again."
+      : `Could not sign in: ${err.message}`;
+    $("api-key").select();
+  } finally {
+    $("login-submit").disabled = false;
+  }
+});
+$("logout").addEventListener("click", () => {
+  session.key = "";
+  location.reload();
+});
+
+// Small screens: results first, the filter panel folded.
+const narrow = matchMedia("(max-width: 900px)");
+if (narrow.matches) $("facets-panel").open = false;
+narrow.addEventListener("change", (e) => { $("facets-panel").open = !e.matches; });
+document.addEventListener("pixdex:error", (event) => toast(event.detail, "error"));
+start();
