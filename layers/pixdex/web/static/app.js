@@ -2,12 +2,14 @@
 // facets, threshold, grouping), results grid with infinite scroll. The query lives in the
 // page URL (never the key). All user text is set with textContent.
 
-import { api, ApiError, el, lazyImage, releaseAll, session, toast, whoami } from "./api.js";
+import { api, ApiError, el, lazyImage, releaseAll, toast } from "./api.js";
 import { FACETS, facetFor, renderFacets, tallyFacets } from "./facets.js";
+import { readUrl, state, writeUrl as writeStateUrl } from "./url.js";
 import { QueryImage } from "./query.js";
 import { Detail } from "./detail.js";
 import { Datasets } from "./datasets.js";
 import { Uploader } from "./upload.js";
+import { signIn } from "./signin.js";
 
 const $ = (id) => document.getElementById(id);
 // The grid shows names and scores; the rest is for counting facets on the page when the
@@ -16,10 +18,6 @@ const FIELDS = ["name"];
 const TALLY_FIELDS = ["name", "folder", "tags", "auto_tags", "annotations", "split", "batch_id",
   "annotation_job_id"];
 
-const state = {
-  ds: "", q: "", neg: "", like: "", anchor: "", box: null, t: 0, g: "", limit: 50,
-  filters: {},
-};
 let facetsSupported = true;
 let generation = 0;
 let results = [];
@@ -30,49 +28,8 @@ let lastFacets = null;
 const timings = [];
 window.pixdexTimings = timings;
 
-// --- URL <-> state ---------------------------------------------------------------------
-
-function readUrl() {
-  const p = new URLSearchParams(location.search);
-  state.ds = p.get("ds") || "";
-  state.q = p.get("q") || "";
-  state.neg = p.get("neg") || "";
-  state.like = p.get("like") || "";
-  state.anchor = p.get("anchor") || "";
-  const box = (p.get("box") || "").split(",").map(Number);
-  state.box = box.length === 4 && box.every((v) => Number.isFinite(v))
-    ? { x: box[0], y: box[1], width: box[2], height: box[3] } : null;
-  state.t = Math.min(1, Math.max(0, Number(p.get("t")) || 0));
-  state.g = /^[0-4]$/.test(p.get("g") || "") ? p.get("g") : "";
-  const limit = Number(p.get("limit"));
-  state.limit = Number.isInteger(limit) && limit >= 1 && limit <= 250 ? limit : 50;
-  state.filters = {};
-  for (const facet of FACETS) {
-    const values = p.getAll(facet.param).filter(Boolean);
-    if (values.length) state.filters[facet.key] = facet.multi ? values : values.slice(0, 1);
-  }
-}
-
 function writeUrl(push) {
-  const p = new URLSearchParams();
-  if (state.ds) p.set("ds", state.ds);
-  if (state.q) p.set("q", state.q);
-  if (state.neg) p.set("neg", state.neg);
-  if (state.like) p.set("like", state.like);
-  if (state.anchor) p.set("anchor", state.anchor);
-  if (state.box && (state.anchor || query.dataUrl)) {
-    p.set("box", [state.box.x, state.box.y, state.box.width, state.box.height]
-      .map((v) => v.toFixed(4)).join(","));
-  }
-  if (state.t > 0) p.set("t", state.t.toFixed(2));
-  if (state.g !== "") p.set("g", state.g);
-  if (state.limit !== 50) p.set("limit", String(state.limit));
-  for (const facet of FACETS) {
-    for (const value of state.filters[facet.key] || []) p.append(facet.param, value);
-  }
-  const url = `${location.pathname}${p.toString() ? `?${p}` : ""}`;
-  if (url === `${location.pathname}${location.search}`) return;
-  history[push ? "pushState" : "replaceState"](null, "", url);
+  writeStateUrl(push, Boolean(query.dataUrl));
 }
 
 function syncControls() {
@@ -408,85 +365,20 @@ $("results").addEventListener("click", (event) => {
   detail.open(results, index);
 });
 
-// --- sign-in ---------------------------------------------------------------------------
+// --- start -----------------------------------------------------------------------------
 
-function signOut(message) {
-  session.key = "";
-  $("app").hidden = true;
-  $("login").hidden = false;
-  $("logout").hidden = true;
-  $("whoami").textContent = "";
-  $("login-error").textContent = message || "";
-  $("api-key").value = "";
-  $("api-key").focus();
-  document.body.dataset.state = "login";
-}
-
-async function enter(me) {
-  session.auth = me.auth;
-  session.scope = me.scope;
-  session.workspace = me.workspace;
-  document.body.dataset.scope = me.scope;
-  $("login").hidden = true;
-  $("app").hidden = false;
-  $("logout").hidden = me.auth === "none";
-  const who = [me.workspace && `workspace ${me.workspace}`, me.scope === "read" ? "read-only" : "",
-    me.auth === "none" ? "no key needed" : ""].filter(Boolean).join(" · ");
-  $("whoami").textContent = who;
-  for (const node of document.querySelectorAll(".write-only")) {
-    if (!session.canWrite) node.remove();
-    else node.hidden = false;
-  }
+async function load() {
   readUrl();
   await datasets.refresh();
   query.restore(state.anchor, state.box);
   syncControls();
-  document.body.dataset.state = "ready";
   uploader.target(datasets.current());
   runSearch(0);
 }
-
-async function start() {
-  try {
-    const me = await whoami(session.key || "");
-    return enter(me);
-  } catch (err) {
-    if (err.status === 401) {
-      return signOut(session.key ? "That key was not accepted: enter a valid key." : "");
-    }
-    $("login").hidden = false;
-    $("login-error").textContent = `The server did not answer: ${err.message}`;
-  }
-}
-
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const key = $("api-key").value.trim();
-  $("login-error").textContent = "";
-  $("login-submit").disabled = true;
-  try {
-    const me = await whoami(key);
-    session.key = key;
-    $("api-key").value = "";
-    await enter(me);
-  } catch (err) {
-    session.key = "";
-    $("login-error").textContent = err.status === 401
-      ? "That key was not accepted: check it and try again."
-      : `Could not sign in: ${err.message}`;
-    $("api-key").select();
-  } finally {
-    $("login-submit").disabled = false;
-  }
-});
-$("logout").addEventListener("click", () => {
-  session.key = "";
-  location.reload();
-});
 
 // Small screens: results first, the filter panel folded.
 const narrow = matchMedia("(max-width: 900px)");
 if (narrow.matches) $("facets-panel").open = false;
 narrow.addEventListener("change", (e) => { $("facets-panel").open = !e.matches; });
 document.addEventListener("pixdex:error", (event) => toast(event.detail, "error"));
-start();
+signIn(load);
