@@ -22,6 +22,7 @@ __all__ = [
     "fail_pending",
     "insert_pending",
     "pending_rows",
+    "row_values",
     "waiting_uploads",
 ]
 
@@ -57,6 +58,14 @@ class Pending:
     meta: ImageMetadata
 
 
+def row_values(dataset_id: UUID, row: PendingRow) -> tuple[object, ...]:
+    """The columns every pending insert sets, in ``_INSERT``'s order."""
+    meta = row.meta
+    return (dataset_id, row.storage_key, row.name, row.folder, meta.user_tags,
+            Jsonb(meta.annotation_classes), meta.batch_id, meta.annotation_job_id,
+            meta.split, Jsonb(meta.metadata))
+
+
 def insert_pending(
     conn: Conn, dataset_id: UUID, rows: Sequence[PendingRow]
 ) -> dict[str, tuple[UUID, ImageStatus]]:
@@ -68,13 +77,7 @@ def insert_pending(
     found: dict[str, tuple[UUID, ImageStatus]] = {}
     with conn.transaction(), conn.cursor() as cur:
         for row in rows:
-            meta = row.meta
-            answer = cur.execute(
-                _INSERT,
-                (dataset_id, row.storage_key, row.name, row.folder, meta.user_tags,
-                 Jsonb(meta.annotation_classes), meta.batch_id, meta.annotation_job_id,
-                 meta.split, Jsonb(meta.metadata)),
-            ).fetchone()
+            answer = cur.execute(_INSERT, row_values(dataset_id, row)).fetchone()
             assert answer is not None
             found[row.storage_key] = (UUID(str(answer["id"])), ImageStatus(str(answer["status"])))
     return found

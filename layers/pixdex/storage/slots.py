@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from pixdex.models import ImageStatus
 from pixdex.storage.connection import Conn
-from pixdex.storage.pending import PendingRow
+from pixdex.storage.pending import PendingRow, row_values
 
 __all__ = [
     "Slot", "expire_overdue", "find_slot", "find_slot_by_id", "insert_slots", "mark_received",
@@ -58,13 +56,7 @@ def insert_slots(
     ids: list[UUID] = []
     with conn.transaction(), conn.cursor() as cur:
         for row in rows:
-            meta = row.meta
-            answer = cur.execute(
-                _INSERT,
-                (dataset_id, row.storage_key, row.name, row.folder, meta.user_tags,
-                 Jsonb(meta.annotation_classes), meta.batch_id, meta.annotation_job_id,
-                 meta.split, Jsonb(meta.metadata), usable_until),
-            ).fetchone()
+            answer = cur.execute(_INSERT, (*row_values(dataset_id, row), usable_until)).fetchone()
             assert answer is not None
             ids.append(UUID(str(answer["id"])))
     return ids
