@@ -149,6 +149,15 @@ def test_object_events_go_to_a_queue_with_a_dead_letter_queue(
         "QueueArn": {"Fn::GetAtt": [queue, "Arn"]},
     }]
     assert all(c["QueueArn"] == {"Fn::GetAtt": [queue, "Arn"]} for c in configs)
+    # The web app follows presigned links from the browser: S3 must answer its origin.
+    buckets = synthesis.template["Resources"]
+    read_rule = {"AllowedMethods": ["GET", "HEAD"], "AllowedOrigins": ["*"], "MaxAge": 3600}
+    assert buckets[images]["Properties"]["CorsConfiguration"]["CorsRules"] == [read_rule]
+    assert buckets[uploads]["Properties"]["CorsConfiguration"]["CorsRules"] == [
+        read_rule,
+        {"AllowedHeaders": ["content-type"], "AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
+         "MaxAge": 3600},
+    ]
 
 
 def test_aurora_serverless_v2_postgres_with_pgvector_08(

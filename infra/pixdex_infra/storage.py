@@ -25,6 +25,20 @@ from .config import InfraConfig
 API_BLOB_PREFIX = "uploads"
 
 
+# The web app reads originals through presigned GET links (GET /v1/images/{id}/file answers
+# a 307) and PUTs large files to presigned upload slots, from the API's own origin. A
+# presigned URL is its own credential, so any origin may use one; without these rules the
+# browser refuses S3's answers.
+_PRESIGNED_GET = s3.CorsRule(
+    allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.HEAD], allowed_origins=["*"],
+    max_age=3600,
+)
+_PRESIGNED_PUT = s3.CorsRule(
+    allowed_methods=[s3.HttpMethods.PUT], allowed_origins=["*"],
+    allowed_headers=["content-type"], max_age=3600,
+)
+
+
 class ImageStorage(Construct):
     """`bucket` (images), `uploads` (the API's), `access_logs`, `queue` and `dlq`."""
 
@@ -49,6 +63,7 @@ class ImageStorage(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="images/",
+            cors=[_PRESIGNED_GET],
             # Versioning keeps overwritten and deleted images recoverable for a while,
             # without paying for every old version forever.
             lifecycle_rules=[
@@ -69,6 +84,7 @@ class ImageStorage(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="uploads/",
+            cors=[_PRESIGNED_GET, _PRESIGNED_PUT],
             lifecycle_rules=[
                 s3.LifecycleRule(
                     noncurrent_version_expiration=Duration.days(30),
