@@ -24,7 +24,6 @@ import threading
 from types import ModuleType
 
 from pixdex.config import Settings, get_settings
-from pixdex.embedder.client import RemoteEmbedder
 from pixdex.errors import ModelCapabilityError
 from pixdex.inference.base import EmbeddingModel, ModelSpec
 from pixdex.inference.specs import builtin_specs
@@ -59,6 +58,10 @@ def _local_runtime() -> ModuleType:
 
 def _create(name: str, settings: Settings) -> EmbeddingModel:
     if settings.embedder != "local":
+        # Loaded by the mode that uses it, like the local runtime: the client brings the
+        # blob stores and botocore, which a CLI search by id or tags never needs.
+        from pixdex.embedder.client import RemoteEmbedder
+
         return RemoteEmbedder(settings, name)  # asks the endpoint which model it serves
     created: EmbeddingModel = _local_runtime().create_model(name, settings)
     return created
