@@ -27,6 +27,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from uuid import UUID
 
@@ -113,8 +114,10 @@ def _put_url(
             f"?expires={expires}&size={size}&signature={signature}")
 
 
+@cache
 def _signing_key(home: Path) -> bytes:
-    """The key local upload URLs are signed with: random, made once, kept in home (0600)."""
+    """The key local upload URLs are signed with: random, made once, kept in home (0600),
+    read once per process."""
     path = home / _KEY_FILE
     with _key_lock:
         try:
