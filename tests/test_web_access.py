@@ -20,15 +20,15 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.test_server_support", "tests.web_support"]
 
 
-def test_open_the_page_and_enter_a_key(page: Page, api_keys: Keys, samples: str,
+def test_open_the_page_and_enter_a_key(page: Page, web_keys: Keys, samples: str,
                                        shots: Path) -> None:
     page.open("/")
     page.wait_for(lambda: page.body_state() == "login", "no sign-in form")
     assert page.by_id("api-key").get_attribute("type") == "password"
     page.shot(shots, "login")
-    page.sign_in(api_keys.a)
+    page.sign_in(web_keys.a)
     page.wait_ready()
-    assert api_keys.workspace_a in page.by_id("whoami").text
+    assert web_keys.workspace_a in page.by_id("whoami").text
     # The workspace's datasets with their counts.
     names = [e.get_attribute("data-name") for e in page.all("[data-testid=dataset]")]
     assert samples in names
@@ -42,8 +42,8 @@ def test_open_the_page_and_enter_a_key(page: Page, api_keys: Keys, samples: str,
     stored = page.driver.execute_script(
         "return [sessionStorage.getItem('pixdex.key'), JSON.stringify(localStorage),"
         " document.cookie]")
-    assert stored == [api_keys.a, "{}", ""]
-    assert api_keys.a not in page.driver.current_url
+    assert stored == [web_keys.a, "{}", ""]
+    assert web_keys.a not in page.driver.current_url
     # Reloading keeps the tab signed in; the results (no query: newest first) are there.
     page.driver.refresh()
     page.wait_ready()
@@ -54,7 +54,7 @@ def test_open_the_page_and_enter_a_key(page: Page, api_keys: Keys, samples: str,
     assert not page.severe_console()
 
 
-def test_a_wrong_key_is_refused_with_a_message(page: Page, api_keys: Keys, shots: Path) -> None:
+def test_a_wrong_key_is_refused_with_a_message(page: Page, web_keys: Keys, shots: Path) -> None:
     page.open("/")
     page.wait_for(lambda: page.body_state() == "login")
     page.sign_in("pdx_not_a_real_key")
@@ -63,7 +63,7 @@ def test_a_wrong_key_is_refused_with_a_message(page: Page, api_keys: Keys, shots
     assert page.driver.execute_script("return sessionStorage.getItem('pixdex.key')") is None
     page.shot(shots, "wrong-key")
     # And it asks again: the right key now opens the app.
-    page.sign_in(api_keys.a)
+    page.sign_in(web_keys.a)
     page.wait_ready()
     # A key in the tab that the server stops accepting sends the page back to the form.
     page.driver.execute_script("sessionStorage.setItem('pixdex.key', 'pdx_revoked')")
@@ -73,9 +73,9 @@ def test_a_wrong_key_is_refused_with_a_message(page: Page, api_keys: Keys, shots
 
 
 def test_a_read_only_key_sees_no_upload_or_edit_controls(
-    page: Page, api_keys: Keys, samples: str, shots: Path, photos: dict[str, Image.Image]
+    page: Page, web_keys: Keys, samples: str, shots: Path, photos: dict[str, Image.Image]
 ) -> None:
-    page.open(f"/?ds={samples}&tag=cat", key=api_keys.a_read)
+    page.open(f"/?ds={samples}&tag=cat", key=web_keys.a_read)
     assert "read-only" in page.by_id("whoami").text
     for element_id in ("upload", "upload-zone", "upload-files", "new-dataset", "tag-form"):
         assert not page.all(f"#{element_id}"), element_id
@@ -96,13 +96,13 @@ def test_a_read_only_key_sees_no_upload_or_edit_controls(
 
 
 def test_a_server_without_keys_opens_straight_in(
-    driver: WebDriver, settings: Settings, api_keys: Keys, samples: str, shots: Path
+    driver: WebDriver, settings: Settings, web_keys: Keys, samples: str, shots: Path
 ) -> None:
     from tests.web_support import Page
 
     # `pixdex serve --no-auth`: every request acts in one workspace, with write scope.
     open_settings = settings.model_copy(
-        update={"require_api_keys": False, "workspace": api_keys.workspace_a})
+        update={"require_api_keys": False, "workspace": web_keys.workspace_a})
     server = start(open_settings)
     try:
         page = Page(driver, server.url)
@@ -120,9 +120,9 @@ def test_a_server_without_keys_opens_straight_in(
 
 
 def test_accessible_basics_and_usable_at_360_px(
-    page: Page, api_keys: Keys, samples: str, shots: Path
+    page: Page, web_keys: Keys, samples: str, shots: Path
 ) -> None:
-    page.open(f"/?ds={samples}&q=a+cat", key=api_keys.a)
+    page.open(f"/?ds={samples}&q=a+cat", key=web_keys.a)
     page.wait_for(page.thumbnails_loaded, "thumbnails did not load")
     # Every visible control has a name; every image a text alternative.
     unnamed = page.driver.execute_script("""

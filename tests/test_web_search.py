@@ -25,15 +25,15 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
 def test_search_by_prompt_finds_coffee_first_and_shows_warnings(
-    page: Page, api_keys: Keys, samples: str, shots: Path
+    page: Page, web_keys: Keys, samples: str, shots: Path
 ) -> None:
-    page.open(f"/?ds={samples}", key=api_keys.a)
+    page.open(f"/?ds={samples}", key=web_keys.a)
     page.search("a cup of coffee")
     names = page.result_names()
     assert names[0] in ("coffee.jpg", "coffee_flip.jpg"), names
     assert set(names[:2]) == {"coffee.jpg", "coffee_flip.jpg"}, names
     assert page.query()["q"] == ["a cup of coffee"] and page.query()["ds"] == [samples]
-    assert api_keys.a not in page.driver.current_url
+    assert web_keys.a not in page.driver.current_url
     page.wait_for(page.thumbnails_loaded, "thumbnails did not load")
     page.wait_for(lambda: page.by_id("facets").text.strip() != "")
     # Results painted within 300 ms of the answer (the median: one slow frame on a busy CI
@@ -57,18 +57,18 @@ def test_search_by_prompt_finds_coffee_first_and_shows_warnings(
 
 
 def test_drop_a_query_image_and_draw_a_box(
-    page: Page, api: Api, api_keys: Keys, photos: dict[str, Image.Image], shots: Path,
+    page: Page, web_api: Api, web_keys: Keys, photos: dict[str, Image.Image], shots: Path,
     tmp_path: Path,
 ) -> None:
     name = f"web-box-{time.monotonic_ns()}"
-    dataset = new_dataset(api, name)
-    add(api, dataset, [
+    dataset = new_dataset(web_api, name)
+    add(web_api, dataset, [
         {"base64": b64(jpeg(photos[p])), "name": f"{p}.jpg"}
         for p in ("chelsea", "coffee", "rocket", "astronaut", "camera")])
     # The rocket photo with the coffee cup pasted into its top-left corner.
     collage = photos["rocket"].resize((600, 600))
     collage.paste(photos["coffee"].resize((240, 240)), (0, 0))
-    page.open(f"/?ds={name}", key=api_keys.a)
+    page.open(f"/?ds={name}", key=web_keys.a)
     before = page.searches()
     page.drop_file("query-drop", "collage.jpg", jpeg(collage))
     page.wait_for(lambda: page.searches() > before and page.status_state() == "done")
@@ -113,8 +113,8 @@ def test_drop_a_query_image_and_draw_a_box(
     assert page.result_names()[0] == "chelsea.jpg"
 
 
-def test_apply_a_facet(page: Page, api_keys: Keys, samples: str, shots: Path) -> None:
-    page.open(f"/?ds={samples}", key=api_keys.a)
+def test_apply_a_facet(page: Page, web_keys: Keys, samples: str, shots: Path) -> None:
+    page.open(f"/?ds={samples}", key=web_keys.a)
     page.wait_for(lambda: page.all('#facets [data-facet="split"]'), "no split facet")
     label = page.facet("split", "valid")
     assert label.text.split()[-1] == "2", label.text
@@ -136,9 +136,9 @@ def test_apply_a_facet(page: Page, api_keys: Keys, samples: str, shots: Path) ->
 
 
 def test_open_a_detail_go_to_a_neighbour_and_use_the_keyboard(
-    page: Page, api_keys: Keys, samples: str, shots: Path
+    page: Page, web_keys: Keys, samples: str, shots: Path
 ) -> None:
-    page.open(f"/?ds={samples}&q=a+cat", key=api_keys.a)
+    page.open(f"/?ds={samples}&q=a+cat", key=web_keys.a)
     first = page.all("#results [data-testid=result]")[0]
     first.send_keys(KeyPress.ARROW_RIGHT)
     second = page.driver.switch_to.active_element
@@ -194,16 +194,17 @@ def test_open_a_detail_go_to_a_neighbour_and_use_the_keyboard(
 
 
 def test_scrolling_pages_through_results(
-    page: Page, api: Api, api_keys: Keys, photos: dict[str, Image.Image], shots: Path
+    page: Page, web_api: Api, web_keys: Keys, photos: dict[str, Image.Image], shots: Path
 ) -> None:
     from tests.web_support import edited_copies
 
     name = f"web-many-{time.monotonic_ns()}"
-    dataset = new_dataset(api, name)
+    dataset = new_dataset(web_api, name)
     copies = edited_copies(photos, 70)
     for i in range(0, len(copies), 35):
-        add(api, dataset, [{"base64": b64(data), "name": file} for file, data in copies[i:i + 35]])
-    page.open(f"/?ds={name}&q=a+rocket&limit=24", key=api_keys.a)
+        add(web_api, dataset,
+            [{"base64": b64(data), "name": file} for file, data in copies[i:i + 35]])
+    page.open(f"/?ds={name}&q=a+rocket&limit=24", key=web_keys.a)
     assert len(page.result_names()) == 24
     for expected in (48, 70):
         page.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
@@ -219,7 +220,7 @@ def test_scrolling_pages_through_results(
     assert sorted(t["ms"] for t in timings[-3:])[1] < 300, timings
     page.shot(shots, "scrolled")
     # Grouping near-duplicates: one result per group, with the group's size.
-    page.open(f"/?ds={name}&q=a+rocket&limit=70&g=4", key=api_keys.a)
+    page.open(f"/?ds={name}&q=a+rocket&limit=70&g=4", key=web_keys.a)
     badges = page.all("[data-testid=cluster-badge]")
     assert badges, "no clusters"
     visible = [e for e in page.all("#results [data-testid=result]") if e.is_displayed()]
@@ -227,7 +228,7 @@ def test_scrolling_pages_through_results(
 
 
 def test_without_facets_from_the_server_the_panel_counts_the_results(
-    page: Page, api_keys: Keys, samples: str
+    page: Page, web_keys: Keys, samples: str
 ) -> None:
     # A server that does not know "facets" answers 422 naming the field: the page retries
     # without it and counts the results it shows instead.
@@ -243,7 +244,7 @@ def test_without_facets_from_the_server_the_panel_counts_the_results(
           return realFetch(url, init);
         };"""})
     try:
-        page.open(f"/?ds={samples}", key=api_keys.a)
+        page.open(f"/?ds={samples}", key=web_keys.a)
         assert len(page.result_names()) == 8
         assert "Counts over the results shown" in page.by_id("facets-note").text
         page.facet("tags", "drink").click()

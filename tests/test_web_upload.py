@@ -31,12 +31,12 @@ def _states(page: Page) -> dict[str, str]:
 
 
 def test_upload_files_and_watch_them_become_indexed(
-    page: Page, api: Api, api_keys: Keys, photos: dict[str, Image.Image], shots: Path,
+    page: Page, web_api: Api, web_keys: Keys, photos: dict[str, Image.Image], shots: Path,
     tmp_path: Path,
 ) -> None:
     name = f"web-upload-{time.monotonic_ns()}"
-    new_dataset(api, name)
-    page.open(f"/?ds={name}", key=api_keys.a)
+    new_dataset(web_api, name)
+    page.open(f"/?ds={name}", key=web_keys.a)
     assert page.by_id("upload").is_displayed()
     assert name in page.by_id("upload-target").text
     # One file dropped, one chosen with the file picker, one that is no image at all.
@@ -73,11 +73,11 @@ def test_upload_files_and_watch_them_become_indexed(
 
 
 def test_user_text_is_rendered_as_text_never_as_html(
-    page: Page, api: Api, api_keys: Keys, photos: dict[str, Image.Image], shots: Path,
+    page: Page, web_api: Api, web_keys: Keys, photos: dict[str, Image.Image], shots: Path,
 ) -> None:
     name = f"web-xss-{time.monotonic_ns()}"
-    new_dataset(api, name)
-    page.open(f"/?ds={name}", key=api_keys.a)
+    new_dataset(web_api, name)
+    page.open(f"/?ds={name}", key=web_keys.a)
     page.drop_file("upload-zone", MARKUP_NAME, jpeg(photos["coffee"]))
     page.wait_for(lambda: _states(page) == {MARKUP_NAME: "indexed"}, timeout=120)
     page.search("a cup of coffee")
@@ -90,7 +90,7 @@ def test_user_text_is_rendered_as_text_never_as_html(
     page.by_id("tag-input").send_keys(MARKUP_TAG)
     page.by_id("tag-add").click()
     page.wait_for(lambda: MARKUP_TAG in page.by_id("detail-tags").text, "tag not shown")
-    assert api.ok("GET", f"/v1/images/{page.by_id('detail').get_attribute('data-id')}")[
+    assert web_api.ok("GET", f"/v1/images/{page.by_id('detail').get_attribute('data-id')}")[
         "tags"] == [MARKUP_TAG]
     page.shot(shots, "markup-as-text")
     page.by_id("detail-close").click()

@@ -29,7 +29,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from pixdex.config import Settings
 from pixdex.server import RunningServer
+from pixdex.service.keys import create_key
 from tests.test_server_support import Api, Keys, add, b64, jpeg, new_dataset
 
 CHROMIUM = Path(os.environ.get("PIXDEX_CHROMIUM", "/usr/bin/chromium"))
@@ -47,6 +49,21 @@ def _require_browser() -> None:
                if not (p.is_file() and os.access(p, os.X_OK))]
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: {INSTALL_HINT}", pytrace=False)
+
+
+_click = WebElement.click
+
+
+def _click_in_view(self: WebElement) -> None:
+    """Selenium scrolls a target to the window's top edge, under the page's sticky header,
+    which then takes the click: bring it to the middle first, as a person would see it."""
+    self.parent.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', inline: 'center'})", self
+    )
+    _click(self)
+
+
+WebElement.click = _click_in_view  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
@@ -237,10 +254,29 @@ def edited_copies(photos: dict[str, Image.Image], count: int) -> list[tuple[str,
 
 
 @pytest.fixture(scope="session")
-def samples(api: Api, image_files: dict[str, bytes]) -> str:
+def web_keys(settings: Settings) -> Keys:
+    """Keys of workspaces of the browser tests' own: what the page shows (a whole
+    workspace when no dataset is chosen) never depends on what other tests stored."""
+    suffix = f"{os.getpid()}"
+    a, b = f"web-a-{suffix}", f"web-b-{suffix}"
+    return Keys(
+        workspace_a=a, workspace_b=b,
+        a=create_key(settings, a).key,
+        b=create_key(settings, b).key,
+        a_read=create_key(settings, a, scope="read").key,
+    )
+
+
+@pytest.fixture(scope="session")
+def web_api(api_server: RunningServer, web_keys: Keys) -> Api:
+    return Api(api_server.url, web_keys.a)
+
+
+@pytest.fixture(scope="session")
+def samples(web_api: Api, image_files: dict[str, bytes]) -> str:
     """A dataset of the sample photos with folders, tags, splits: its name."""
     name = f"web-samples-{os.getpid()}"
-    dataset = new_dataset(api, name)
+    dataset = new_dataset(web_api, name)
     meta: dict[str, dict[str, Any]] = {
         "chelsea.jpg": {"folder": "/pets/cats", "tags": ["cat", "favourite"], "split": "train"},
         "chelsea_flip.jpg": {"folder": "/pets/cats", "tags": ["cat"], "split": "train"},
@@ -254,9 +290,11 @@ def samples(api: Api, image_files: dict[str, bytes]) -> str:
     }
     images = [{"base64": b64(data), "name": file, **meta[file]}
               for file, data in image_files.items()]
-    added = add(api, dataset, images)
+    added = add(web_api, dataset, images)
     assert all(a["status"] == "indexed" for a in added), added
     return name
 
 
-__all__ = ["Keys", "Page", "driver", "edited_copies", "page", "samples", "shots"]
+__all__ = [
+    "Keys", "Page", "driver", "edited_copies", "page", "samples", "shots", "web_api", "web_keys",
+]

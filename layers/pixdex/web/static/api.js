@@ -76,6 +76,21 @@ function pump() {
   }
 }
 
+/** A busy server (503) or a dropped connection is retried twice, after 0.5 s and 1.5 s;
+ * any other answer is final. */
+async function fetchRetrying(path) {
+  for (const pause of [500, 1500, 0]) {
+    try {
+      const response = await fetch(path, { headers: headers(), credentials: "same-origin" });
+      if (response.status < 500 || pause === 0) return response;
+    } catch (err) {
+      if (pause === 0) throw err;
+    }
+    await new Promise((done) => setTimeout(done, pause));
+  }
+  throw new Error("unreachable");
+}
+
 /** Load `path` into `img` (with the key when there is one), queued, at most 6 at once. */
 export function loadImage(img, path, { force = false } = {}) {
   if (session.auth === "none") {
@@ -87,7 +102,7 @@ export function loadImage(img, path, { force = false } = {}) {
       img, force, resolve,
       run: async () => {
         try {
-          const response = await fetch(path, { headers: headers(), credentials: "same-origin" });
+          const response = await fetchRetrying(path);
           if (!response.ok) throw new Error(`HTTP ${response.status}`);
           const blob = await response.blob();
           if (!img.isConnected && !force) return;
