@@ -13,7 +13,7 @@ from PIL import Image
 from tests.test_cli import run
 
 WATCHED = ("onnx", "onnxruntime", "pixdex.search", "pixdex.cli.serve", "pixdex.cli.embedder",
-           "pixdex.cli.search", "pixdex.cli.manage")
+           "pixdex.cli.search", "pixdex.cli.manage", "pixdex.admin", "pixdex.engines")
 
 # The console script's own entry, then the modules it ended up with.
 PROBE = f"""

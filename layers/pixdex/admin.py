@@ -8,7 +8,6 @@ these functions are their way in.
 
 from __future__ import annotations
 
-from typing import Literal
 from uuid import UUID
 
 from pixdex.config import Settings
@@ -21,7 +20,7 @@ from pixdex.storage.connection import connect
 from pixdex.taxonomy import Taxonomy, TaxonomyExtension, base_taxonomy, merge
 
 __all__ = [
-    "change_taxonomy", "database", "dataset_summaries", "image_record", "reset_taxonomy",
+    "change_taxonomy", "dataset_summaries", "image_record", "reset_taxonomy",
     "tagging_model", "taxonomy_changes", "warm_up",
 ]
 
@@ -35,21 +34,6 @@ def dataset_summaries(settings: Settings) -> list[dict[str, object]]:
     """Each dataset of the workspace: id, name, created_at and its image counts."""
     with connect(settings) as conn:
         return catalog.list_datasets(conn, settings.workspace)
-
-
-def database(settings: Settings, action: Literal["status", "stop", "url"]) -> str:
-    """The embedded PostgreSQL: its state, stopping it, or its URL (starting it)."""
-    if settings.database_url is not None:
-        return "using PIXDEX_DATABASE_URL: the embedded server is not managed"
-    # Only this command manages the server process; the others reach it via the pool.
-    from pixdex.storage import embedded
-
-    if action == "stop":
-        return "stopped" if embedded.stop_server(settings.pgdata_dir) else "not running"
-    if action == "url":
-        return embedded.ensure_server(settings.pgdata_dir)
-    state = "running" if embedded.server_running(settings.pgdata_dir) else "stopped"
-    return f"embedded PostgreSQL in {settings.pgdata_dir}: {state}"
 
 
 def tagging_model(settings: Settings, dataset: str) -> str:

@@ -66,7 +66,7 @@ def register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.admin import database
+    from pixdex.database_admin import database
 
     print(database(settings, args.action))
     return EXIT_OK
