@@ -109,16 +109,21 @@ def api_server(settings: Settings) -> Iterator[RunningServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def api_keys(settings: Settings) -> Keys:
-    suffix = f"{os.getpid()}"
-    a, b = f"ws-a-{suffix}", f"ws-b-{suffix}"
+def make_keys(settings: Settings, prefix: str) -> Keys:
+    """Two fresh workspaces ``<prefix>-a-<pid>`` / ``-b-``: a write key for each, a read
+    key for the first."""
+    a, b = f"{prefix}-a-{os.getpid()}", f"{prefix}-b-{os.getpid()}"
     return Keys(
         workspace_a=a, workspace_b=b,
         a=create_key(settings, a).key,
         b=create_key(settings, b).key,
         a_read=create_key(settings, a, scope="read").key,
     )
+
+
+@pytest.fixture(scope="session")
+def api_keys(settings: Settings) -> Keys:
+    return make_keys(settings, "ws")
 
 
 @pytest.fixture(scope="session")

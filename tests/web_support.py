@@ -31,8 +31,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from pixdex.config import Settings
 from pixdex.server import RunningServer
-from pixdex.service.keys import create_key
-from tests.test_server_support import Api, Keys, add, b64, jpeg, new_dataset
+from tests.test_server_support import Api, Keys, add, b64, jpeg, make_keys, new_dataset
 
 CHROMIUM = Path(os.environ.get("PIXDEX_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("PIXDEX_CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -257,14 +256,7 @@ def edited_copies(photos: dict[str, Image.Image], count: int) -> list[tuple[str,
 def web_keys(settings: Settings) -> Keys:
     """Keys of workspaces of the browser tests' own: what the page shows (a whole
     workspace when no dataset is chosen) never depends on what other tests stored."""
-    suffix = f"{os.getpid()}"
-    a, b = f"web-a-{suffix}", f"web-b-{suffix}"
-    return Keys(
-        workspace_a=a, workspace_b=b,
-        a=create_key(settings, a).key,
-        b=create_key(settings, b).key,
-        a_read=create_key(settings, a, scope="read").key,
-    )
+    return make_keys(settings, "web")
 
 
 @pytest.fixture(scope="session")
