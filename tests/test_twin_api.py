@@ -44,6 +44,12 @@ def _search_in(twin: Twin, key: str, dataset: str, **body: Any) -> list[dict[str
     return results
 
 
+def _new_dataset(twin: Twin, key: str, name: str) -> str:
+    created = twin.api("POST", "/v1/datasets", {"name": name}, key=key)
+    assert created.status == 201, created.body
+    return str(created.json()["id"])
+
+
 def _search(twin: Twin, key: str, **body: Any) -> list[dict[str, Any]]:
     return _search_in(twin, key, DATASET, **body)
 
@@ -151,9 +157,7 @@ def test_the_database_proxy_requires_tls_as_rds_proxy_does(twin: Twin, key: str)
 def test_images_added_through_the_api_answer_202_and_are_indexed_through_the_queue(
     twin: Twin, key: str
 ) -> None:
-    created = twin.api("POST", "/v1/datasets", {"name": "api-added"}, key=key)
-    assert created.status == 201, created.body
-    dataset = created.json()["id"]
+    dataset = _new_dataset(twin, key, "api-added")
     images = []
     for name in ("coffee", "rocket"):
         buffer = io.BytesIO()
@@ -189,9 +193,7 @@ def test_images_added_through_the_api_answer_202_and_are_indexed_through_the_que
 def test_a_phone_photo_put_to_an_upload_slot_is_indexed_from_the_bucket_event(
     twin: Twin, key: str
 ) -> None:
-    created = twin.api("POST", "/v1/datasets", {"name": "slotted"}, key=key)
-    assert created.status == 201, created.body
-    dataset = created.json()["id"]
+    dataset = _new_dataset(twin, key, "slotted")
     data = phone_photo(photo("rocket"))  # 12 MP, over what API Gateway and Lambda carry
     files = [{"name": "IMG_0007.jpg", "size": len(data), "folder": "/phone", "tags": ["trip"]},
              {"name": "never-sent.jpg", "size": 1000}]
