@@ -8,8 +8,8 @@ Measured:
 
 1. **Sequential latency, API vs in-process.** The same searches, one at a time: over HTTP
    (keep-alive connection, JSON body, key check, validation, serialisation) and called
-   in-process (``pixdex.service.search.run_search``, what the route calls; and the
-   engine's ``pixdex.search.search`` below it). The ratio is the API's overhead.
+   in-process (``pixdex.app.service.search.run_search``, what the route calls; and the
+   engine's ``pixdex.app.search.search`` below it). The ratio is the API's overhead.
 2. **Throughput.** ``--clients`` threads, each with its own kept-alive connection, for
    ``--seconds``: a mix of ``POST /v1/search`` by ``like_image`` (random indexed image),
    by auto-tags, by query image bytes (base64 JPEG, embedded per request), and
@@ -47,12 +47,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from pixdex.app.search import search
+from pixdex.app.service.keys import create_key
+from pixdex.app.service.search import run_search
+from pixdex.app.service.search_schemas import SearchRequest
 from pixdex.config import Settings
 from pixdex.models import SearchQuery
-from pixdex.search import search
-from pixdex.service.keys import create_key
-from pixdex.service.search import run_search
-from pixdex.service.search_schemas import SearchRequest
 from pixdex.storage.connection import close_pools
 from pixdex.storage.embedded import stop_server
 

@@ -7,7 +7,7 @@ JPEG q85, 20% PNG), seeded, written once to ``HOME/images`` (reused by a rerun w
 
 Measured:
 
-(a) ``pixdex.ingest.ingest(local_items([folder]).items, ...)`` on a fresh dataset;
+(a) ``pixdex.app.ingest.ingest(local_items([folder]).items, ...)`` on a fresh dataset;
 (b) the same call again (every file skipped by content hash: the idempotent path);
 (c) the model alone: ``embed_pixels`` over the same images, preprocessed in memory, in
     batches of ``settings.batch_size``;
@@ -42,14 +42,14 @@ import skimage.data
 from numpy.typing import NDArray
 from PIL import Image, ImageEnhance
 
+from pixdex.app.ingest import ingest
+from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
 from pixdex.inference import preprocess_images
-from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata
-from pixdex.sources import local_items
 from pixdex.storage.connection import close_pools, connect
 from pixdex.storage.embedded import stop_server
 
@@ -146,7 +146,7 @@ def _decode_preprocess(data: bytes, settings: Settings) -> NDArray[np.float32]:
 
 
 def _full_load(path: Path, settings: Settings) -> NDArray[np.float32]:
-    """What an ingest worker does per file (see pixdex.ingest._load_one)."""
+    """What an ingest worker does per file (see pixdex.app.ingest._load_one)."""
     data = path.read_bytes()
     hashlib.sha256(data).hexdigest()
     decoded = decode_image(

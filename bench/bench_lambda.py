@@ -46,9 +46,9 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pixdex.app.service.keys import create_key  # noqa: E402
 from pixdex.config import Settings  # noqa: E402
 from pixdex.server.events import build_event  # noqa: E402
-from pixdex.service.keys import create_key  # noqa: E402
 from tests.conftest import photo  # noqa: E402
 from tests.twin import layers  # noqa: E402
 from tests.twin.photos import dataset_drops  # noqa: E402

@@ -11,7 +11,7 @@ built afterwards with the very statement ``catalog.register_model`` uses.
 
 Measured for ``--queries`` held-out points drawn from the same clusters:
 
-* the library call ``pixdex.search.search(SearchQuery(...))`` end to end (which path it
+* the library call ``pixdex.app.search.search(SearchQuery(...))`` end to end (which path it
   took: exact or HNSW), without and with the 1% filter;
 * the raw ANN SQL alone (``search_sql.vector_candidates(exact=False)``: SET LOCALs + query
   in one transaction) at ``--ef`` values, without and with the filter;
@@ -50,10 +50,10 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
+from pixdex.app.search import search
 from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
 from pixdex.models import SearchQuery
-from pixdex.search import search
 from pixdex.storage import catalog, search_sql
 from pixdex.storage.connection import close_pools, connect, database_url
 from pixdex.storage.embedded import stop_server

@@ -87,7 +87,7 @@ def test_search_by_tags_and_filters(cli_env: dict[str, str],
 
 def test_limit_is_the_api_limit(cli_env: dict[str, str],
                                 indexed: tuple[str, Path, dict[str, object]]) -> None:
-    from pixdex.service.search_schemas import MAX_API_LIMIT
+    from pixdex.app.service.search_schemas import MAX_API_LIMIT
 
     dataset, _, _ = indexed
     page = json.loads(run(cli_env, "search", "--dataset", dataset, "--tag", "cli-test",

@@ -12,8 +12,8 @@ from PIL import Image
 
 from tests.test_cli import run
 
-WATCHED = ("onnx", "onnxruntime", "pixdex.search", "pixdex.cli.serve", "pixdex.cli.embedder",
-           "pixdex.cli.search", "pixdex.cli.manage", "pixdex.admin", "pixdex.engines")
+WATCHED = ("onnx", "onnxruntime", "pixdex.app.search", "pixdex.cli.serve", "pixdex.cli.embedder",
+           "pixdex.cli.search", "pixdex.cli.manage", "pixdex.app.admin", "pixdex.engines")
 
 # The console script's own entry, then the modules it ended up with.
 PROBE = f"""
@@ -44,6 +44,6 @@ def test_search_like_serves_the_cached_model_without_onnx(
     run(cli_env, "index", str(tmp_path), "--dataset", "cli-imports", "--json")  # model cached
     loaded = loaded_by(cli_env, "search", "--dataset", "cli-imports", "--like",
                        str(tmp_path / "coffee.png"), "--json")
-    assert "onnxruntime" in loaded and "pixdex.search" in loaded
+    assert "onnxruntime" in loaded and "pixdex.app.search" in loaded
     assert "onnx" not in loaded
     assert not loaded & {"pixdex.cli.serve", "pixdex.cli.embedder", "pixdex.cli.manage"}

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 import pixdex
+from pixdex.app.service.schemas import ImageMeta
+from pixdex.app.service.search_schemas import SearchRequest
 from pixdex.client import ApiError, Client
 from pixdex.errors import InvalidInputError
 from pixdex.server import RunningServer
-from pixdex.service.schemas import ImageMeta
-from pixdex.service.search_schemas import SearchRequest
 from tests.test_server_support import FileHost, Keys
 
 pytest_plugins = ["tests.test_server_support"]

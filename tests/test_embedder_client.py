@@ -25,6 +25,9 @@ from moto import mock_aws
 from PIL import Image
 
 import pixdex.blobs
+from pixdex.app.ingest import ingest
+from pixdex.app.search import encode_query_image
+from pixdex.app.sources import local_items
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
 from pixdex.embedder.client import EmbedderClient, ImageSource, RemoteEmbedder
@@ -44,12 +47,9 @@ from pixdex.errors import (
     PayloadTooLargeError,
 )
 from pixdex.inference.specs import class_vector_name
-from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata
-from pixdex.search import encode_query_image
 from pixdex.serving.engine import Engine, LocalTransport
 from pixdex.serving.server import EmbedderHTTPServer, running_server
-from pixdex.sources import local_items
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_embedding, get_image
 

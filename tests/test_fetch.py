@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import pytest
 
+from pixdex.app.service.fetch import check_url, fetch_url
 from pixdex.errors import InvalidInputError, PayloadTooLargeError
-from pixdex.service.fetch import check_url, fetch_url
 
 IMAGE = b"\x89PNG fake image bytes"
 

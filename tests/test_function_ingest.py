@@ -17,12 +17,12 @@ from moto import mock_aws
 from PIL import Image
 
 import pixdex.blobs
+from pixdex.app.bucket_ingest import handle_s3_message
+from pixdex.app.s3_events import dataset_and_folder, parse_s3_message
 from pixdex.config import Settings, get_settings
 from pixdex.db_secret import lambda_settings
 from pixdex.errors import InvalidInputError
-from pixdex.event_ingest import handle_s3_message
 from pixdex.models import ImageRecord, ImageStatus
-from pixdex.s3_events import dataset_and_folder, parse_s3_message
 from pixdex.serving.server import EmbedderHTTPServer, running_server
 from pixdex.storage.catalog import get_dataset
 from pixdex.storage.connection import connect

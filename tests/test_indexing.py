@@ -13,18 +13,18 @@ from uuid import UUID
 import pytest
 from PIL import Image
 
+from pixdex.app.bucket_ingest import handle_queue_message
+from pixdex.app.ingest import IngestItem, ingest
+from pixdex.app.service import blobs, indexing
+from pixdex.app.service.datasets import create_dataset
+from pixdex.app.service.images import delete_image, update_image
+from pixdex.app.service.indexing import IndexJob
+from pixdex.app.service.schemas import ImagePatch
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.db_secret import lambda_settings
 from pixdex.errors import InvalidInputError, NotFoundError, PixdexError
-from pixdex.event_ingest import handle_queue_message
-from pixdex.ingest import IngestItem, ingest
 from pixdex.models import ImageMetadata
-from pixdex.service import blobs, indexing
-from pixdex.service.datasets import create_dataset
-from pixdex.service.images import delete_image, update_image
-from pixdex.service.indexing import IndexJob
-from pixdex.service.schemas import ImagePatch
 from pixdex.storage import pending
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_image

@@ -110,7 +110,7 @@ def test_library_only_build_runs_and_reports_its_size(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert build_layers.main(["--out", str(tmp_path), "--skip-deps"]) == 0
-    assert (tmp_path / "layer-pixdex" / "python" / "pixdex" / "search.py").is_file()
+    assert (tmp_path / "layer-pixdex" / "python" / "pixdex" / "app" / "search.py").is_file()
     assert "MiB unzipped" in capsys.readouterr().out
 
 
@@ -236,7 +236,12 @@ _IMPORT_CHECK = textwrap.dedent(
 
 
 def test_function_code_imports_without_the_model_runtime(tmp_path: Path) -> None:
-    modules = ["pixdex.search", "pixdex.ingest", "pixdex.removal", "pixdex.storage.migrate"]
+    modules = [
+        "pixdex.app.search",
+        "pixdex.app.ingest",
+        "pixdex.app.removal",
+        "pixdex.storage.migrate",
+    ]
     handlers = [str(REPO / "functions" / n / "handler.py") for n in ("api", "ingest", "migrate")]
     env = {
         **os.environ,

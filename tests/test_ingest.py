@@ -10,12 +10,12 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
+from pixdex.app.ingest import IngestItem, ingest
+from pixdex.app.removal import remove
+from pixdex.app.sources import local_items, local_uris
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
-from pixdex.ingest import IngestItem, ingest
 from pixdex.models import ImageMetadata, ImageStatus
-from pixdex.removal import remove
-from pixdex.sources import local_items, local_uris
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_embedding, get_image
 

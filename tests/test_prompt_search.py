@@ -14,15 +14,15 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from pixdex.app.ingest import ingest
+from pixdex.app.query_vector import class_prompt_weights
+from pixdex.app.search import search
+from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, ModelCapabilityError
 from pixdex.inference.base import ModelSpec
 from pixdex.inference.specs import class_vector_name
-from pixdex.ingest import ingest
 from pixdex.models import MAX_PROMPT_CHARS, ImageMetadata, SearchPage, SearchQuery
-from pixdex.query_vector import class_prompt_weights
-from pixdex.search import search
-from pixdex.sources import local_items
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import connect
 from pixdex.text import prompt_to_class_weights

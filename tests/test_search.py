@@ -11,10 +11,12 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 from pydantic import ValidationError
 
+from pixdex.app.ingest import ingest
+from pixdex.app.search import MAX_SIMILARITY_WINDOW, encode_query_image, search
+from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.inference.base import ModelSpec
-from pixdex.ingest import ingest
 from pixdex.models import (
     MAX_SEARCH_LIMIT,
     AutoTags,
@@ -23,8 +25,6 @@ from pixdex.models import (
     ImageStatus,
     SearchQuery,
 )
-from pixdex.search import MAX_SIMILARITY_WINDOW, encode_query_image, search
-from pixdex.sources import local_items
 from pixdex.storage import catalog, search_sql
 from pixdex.storage.connection import connect
 from pixdex.storage.images import ImageWrite, write_images

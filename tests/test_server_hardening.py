@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr
 
+from pixdex.app.service import blobs
 from pixdex.config import Settings
 from pixdex.server import RunningServer, start
-from pixdex.service import blobs
 from tests.test_server_support import Api, FileHost, Keys, b64, new_dataset
 
 pytest_plugins = ["tests.test_server_support"]

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image, ImageOps
 
+from pixdex.app.service.keys import create_key
 from pixdex.config import Settings
 from pixdex.server import RunningServer, start
-from pixdex.service.keys import create_key
 
 
 def jpeg(picture: Image.Image, quality: int = 85) -> bytes:

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from pixdex.app.retag import retag_dataset, workspace_taxonomy
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.models import TAG_KINDS, AutoTags, ImageStatus
-from pixdex.retag import retag_dataset, workspace_taxonomy
 from pixdex.storage.catalog import ensure_dataset, register_model
 from pixdex.storage.connection import connect
 from pixdex.storage.images import ImageWrite, get_image, write_images

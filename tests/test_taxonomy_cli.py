@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+from pixdex.app.retag import workspace_taxonomy
 from pixdex.config import Settings
-from pixdex.retag import workspace_taxonomy
 from tests.test_cli import PIXDEX
 
 

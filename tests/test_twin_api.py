@@ -14,8 +14,8 @@ import pytest
 from PIL import ImageOps
 from pydantic import SecretStr
 
+from pixdex.app.service.keys import create_key
 from pixdex.config import Settings
-from pixdex.service.keys import create_key
 from tests.conftest import photo
 from tests.twin.photos import dataset_drops, phone_photo
 from tests.twin.stack import IMAGES_BUCKET, Twin

@@ -16,14 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 
 import pixdex
+from pixdex.app.bucket_ingest import handle_queue_message
+from pixdex.app.service import blobs
+from pixdex.app.service.schemas import ImageMeta
+from pixdex.app.service.slots import _sign
 from pixdex.client import ApiError, Client
 from pixdex.config import Settings
-from pixdex.event_ingest import handle_queue_message
 from pixdex.models import ImageMetadata
 from pixdex.server import RunningServer, start
-from pixdex.service import blobs
-from pixdex.service.schemas import ImageMeta
-from pixdex.service.slots import _sign
 from pixdex.storage import slots as slot_rows
 from pixdex.storage.connection import connect
 from pixdex.storage.pending import PendingRow

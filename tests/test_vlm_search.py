@@ -17,20 +17,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixdex.app.ingest import ingest
+from pixdex.app.query_vector import NEGATIVE_WEIGHT
+from pixdex.app.reembed import reembed
+from pixdex.app.retag import workspace_taxonomy
+from pixdex.app.search import search
+from pixdex.app.service.anchors import create_anchor
+from pixdex.app.service.search import run_search
+from pixdex.app.service.search_schemas import SearchRequest
+from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.inference.specs import class_vector_name
-from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata, SearchQuery
-from pixdex.query_vector import NEGATIVE_WEIGHT
-from pixdex.reembed import reembed
-from pixdex.retag import workspace_taxonomy
-from pixdex.search import search
-from pixdex.service.anchors import create_anchor
-from pixdex.service.search import run_search
-from pixdex.service.search_schemas import SearchRequest
-from pixdex.sources import local_items
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
 from pixdex.taxonomy import get_tagger

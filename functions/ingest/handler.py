@@ -1,6 +1,6 @@
 """Lambda ``ingest``: SQS batches of S3 object events in, images indexed or removed.
 
-Thin: each SQS record's body goes to :func:`pixdex.event_ingest.handle_queue_message` (the
+Thin: each SQS record's body goes to :func:`pixdex.app.bucket_ingest.handle_queue_message` (the
 library does parsing, ordering, ingest and removal, and indexes images the API added).
 Powertools reports the records that raised as ``batchItemFailures``, so only those are
 retried (then dead-lettered); the others are deleted from the queue. A batch in which
@@ -22,8 +22,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pixdex.app.bucket_ingest import MessageOutcome, handle_queue_message
 from pixdex.db_secret import lambda_settings
-from pixdex.event_ingest import MessageOutcome, handle_queue_message
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -7,7 +7,7 @@ queue after `dlqMaxReceiveCount` receives, where an alarm sees them.
 Images sent through the HTTP API are stored in a separate bucket (in the images bucket a
 key's first segment names its dataset). The API queues index jobs for what it stores
 itself, so that bucket notifies the queue only of files PUT to upload slots (presigned
-URLs the API hands out for large originals; see pixdex.service.slots): those arrive
+URLs the API hands out for large originals; see pixdex.app.service.slots): those arrive
 without the API seeing them.
 """
 

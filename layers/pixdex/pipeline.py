@@ -1,7 +1,7 @@
 """The image pipeline: decode -> analyse -> pixels (per image), then embed -> tag (per batch).
 
 One implementation for everything that turns image bytes into a row's facts: ingest with
-a local model (:mod:`pixdex.ingest`) and the inference server (:mod:`pixdex.serving`),
+a local model (:mod:`pixdex.app.ingest`) and the inference server (:mod:`pixdex.serving`),
 which is what ingest reaches with a remote model. The two only schedule the steps
 differently (ingest overlaps decoding with the model and writing; the server answers one
 request), so the facts an image gets never depend on where the model ran.

@@ -14,8 +14,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Request
 from aws_lambda_powertools.event_handler.depends import Depends
 
+from pixdex.app.service.keys import Principal
 from pixdex.config import Settings
-from pixdex.service.keys import Principal
 
 # The settings of the server answering the current request: one process may run several
 # servers (tests run a keyed and a keyless one side by side), each with its own.

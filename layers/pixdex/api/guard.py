@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from pixdex.api import deps
 from pixdex.api.resolver import ThreadSafeHttpResolver
+from pixdex.app.service.keys import Principal, authenticate
 from pixdex.config import Settings
 from pixdex.errors import (
     BadRequestError,
@@ -42,7 +43,6 @@ from pixdex.errors import (
     PermissionDeniedError,
     UnsupportedMediaError,
 )
-from pixdex.service.keys import Principal, authenticate
 
 # The web app's page and files are public: the page asks for a key and sends it itself.
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/v1/health", "/", "/static/{name}"})

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from pixdex.service.schemas import ErrorResponse
+from pixdex.app.service.schemas import ErrorResponse
 
 _ERROR_TEXT = {
     400: "Malformed request (not JSON, broken multipart, or a capability the model lacks)",

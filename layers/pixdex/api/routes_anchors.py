@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
+from pixdex.app.service import anchors
+from pixdex.app.service.schemas import Anchor, CreateAnchor, Deleted
 from pixdex.errors import InvalidInputError, PayloadTooLargeError
 from pixdex.models import BoundingBox
-from pixdex.service import anchors
-from pixdex.service.schemas import Anchor, CreateAnchor, Deleted
 
 router = new_router()
 TAGS = ["anchors"]

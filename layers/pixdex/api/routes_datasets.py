@@ -6,8 +6,8 @@ from uuid import UUID
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
-from pixdex.service import datasets
-from pixdex.service.schemas import CreateDataset, Dataset, DatasetList, Deleted
+from pixdex.app.service import datasets
+from pixdex.app.service.schemas import CreateDataset, Dataset, DatasetList, Deleted
 
 router = new_router()
 TAGS = ["datasets"]

@@ -13,10 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import BINARY, binary_response, new_router, responses
+from pixdex.app.service import images
+from pixdex.app.service.schemas import Deleted, Image, ImageList, ImagePatch
+from pixdex.app.sources import normalise_folder
 from pixdex.models import ImageStatus, split_csv
-from pixdex.service import images
-from pixdex.service.schemas import Deleted, Image, ImageList, ImagePatch
-from pixdex.sources import normalise_folder
 
 router = new_router()
 TAGS = ["images"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pixdex.api.deps import Caller
 from pixdex.api.openapi import new_router, responses
-from pixdex.service.schemas import Me
+from pixdex.app.service.schemas import Me
 
 router = new_router()
 

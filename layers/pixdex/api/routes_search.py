@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
-from pixdex.service.search import run_search
-from pixdex.service.search_schemas import SearchRequest, SearchResponse
+from pixdex.app.service.search import run_search
+from pixdex.app.service.search_schemas import SearchRequest, SearchResponse
 
 router = new_router()
 

@@ -2,7 +2,7 @@
 slots (presigned PUT URLs, for originals larger than a request may carry).
 
 202: the images are stored and ``pending``; they are indexed after the answer
-(:mod:`pixdex.service.indexing`), so no call waits on the model.
+(:mod:`pixdex.app.service.indexing`), so no call waits on the model.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from aws_lambda_powertools.event_handler.openapi.params import File, Form, Uploa
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
+from pixdex.app.service import slots, uploads
+from pixdex.app.service.schemas import AddedImages, AddImages, CreateSlots, ImageMeta, UploadSlots
 from pixdex.errors import InvalidInputError
 from pixdex.models import split_csv
-from pixdex.service import slots, uploads
-from pixdex.service.schemas import AddedImages, AddImages, CreateSlots, ImageMeta, UploadSlots
 
 router = new_router()
 TAGS = ["images"]

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.ingest import ingest
-    from pixdex.sources import local_items
+    from pixdex.app.ingest import ingest
+    from pixdex.app.sources import local_items
 
     meta = ImageMetadata(
         user_tags=args.tag, batch_id=args.batch_id,

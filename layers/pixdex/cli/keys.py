@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.service import keys
+    from pixdex.app.service import keys
 
     if args.action == "create":
         new = keys.create_key(

@@ -19,8 +19,8 @@ def register_remove(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.removal import remove
-    from pixdex.sources import local_uris
+    from pixdex.app.removal import remove
+    from pixdex.app.sources import local_uris
 
     if not args.paths and not args.id:
         raise InvalidInputError("give at least one PATH or --id IMAGE_ID to remove")
@@ -37,7 +37,7 @@ def register_show(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_show(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.admin import image_record
+    from pixdex.app.admin import image_record
 
     print(image_record(settings, parse_uuid(args.id, "id")).model_dump_json(indent=2))
     return EXIT_OK
@@ -49,7 +49,7 @@ def register_datasets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_datasets(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.admin import dataset_summaries
+    from pixdex.app.admin import dataset_summaries
 
     rows = dataset_summaries(settings)
     if args.json:
@@ -66,7 +66,7 @@ def register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.database_admin import database
+    from pixdex.app.database_admin import database
 
     print(database(settings, args.action))
     return EXIT_OK
@@ -84,7 +84,7 @@ def register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.demo import run_demo as demo
+    from pixdex.app.demo import run_demo as demo
 
     demo(settings, as_json=args.json)
     if args.serve:

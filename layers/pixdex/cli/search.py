@@ -7,12 +7,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from pixdex.app.service.search_schemas import MAX_API_LIMIT
 from pixdex.cli.common import EXIT_OK, first_error, parse_uuid
 from pixdex.cli.results import page_lines
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.models import BoundingBox, SearchQuery
-from pixdex.service.search_schemas import MAX_API_LIMIT
 
 NAME = "search"
 
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.search import encode_query_image, search
+    from pixdex.app.search import encode_query_image, search
 
     if args.box and not args.like:
         raise InvalidInputError("--box needs --like FILE (it selects a region of it)", field="box")

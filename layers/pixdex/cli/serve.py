@@ -30,9 +30,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def _prepare(args: argparse.Namespace, settings: Settings) -> Settings:
     import logging
 
-    from pixdex.admin import warm_up
+    from pixdex.app.admin import warm_up
+    from pixdex.app.service.indexing import resume_waiting
     from pixdex.errors import InvalidInputError
-    from pixdex.service.indexing import resume_waiting
 
     if not 0 < args.port < 65536:
         raise InvalidInputError(f"--port must be 1-65535, got {args.port}", field="port")
@@ -100,11 +100,11 @@ def curl_examples(url: str, key: str | None, dataset: str, image_id: str, image_
 
 def serve_after_demo(args: argparse.Namespace, settings: Settings) -> int:
     """``pixdex demo --serve``: after the demo, serve its dataset and show how to call it."""
-    from pixdex.demo import DATASET
+    from pixdex.app.demo import DATASET
+    from pixdex.app.service.keys import create_key
+    from pixdex.app.service.search import run_search
+    from pixdex.app.service.search_schemas import SearchRequest
     from pixdex.server import serve
-    from pixdex.service.keys import create_key
-    from pixdex.service.search import run_search
-    from pixdex.service.search_schemas import SearchRequest
 
     settings = _prepare(args, settings)
     page = run_search(settings, settings.workspace,

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.admin import change_taxonomy, reset_taxonomy, taxonomy_changes
+    from pixdex.app.admin import change_taxonomy, reset_taxonomy, taxonomy_changes
     from pixdex.taxonomy.model import TaxonomyExtension
 
     workspace = args.workspace or settings.workspace

@@ -26,7 +26,7 @@ def register_reembed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_reembed(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.reembed import reembed
+    from pixdex.app.reembed import reembed
 
     report = reembed(args.dataset, args.model, settings=settings, batch_size=args.batch_size)
     if args.json:
@@ -47,9 +47,9 @@ def register_retag(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_retag(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.admin import tagging_model
+    from pixdex.app.admin import tagging_model
+    from pixdex.app.retag import retag_dataset
     from pixdex.engines import get_model
-    from pixdex.retag import retag_dataset
     from pixdex.vlm import VisionLanguageModel
 
     name = args.model or tagging_model(settings, args.dataset)

@@ -20,10 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from pixdex.client.transport import ApiError, Transport, multipart
-from pixdex.errors import InvalidInputError
-from pixdex.models import BoundingBox
-from pixdex.service.schemas import (
+from pixdex.app.service.schemas import (
     AddedImage,
     AddedImages,
     Anchor,
@@ -36,7 +33,15 @@ from pixdex.service.schemas import (
     NewImage,
     UploadSlots,
 )
-from pixdex.service.search_schemas import MAX_API_LIMIT, SearchRequest, SearchResponse, SearchResult
+from pixdex.app.service.search_schemas import (
+    MAX_API_LIMIT,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+from pixdex.client.transport import ApiError, Transport, multipart
+from pixdex.errors import InvalidInputError
+from pixdex.models import BoundingBox
 
 __all__ = ["ApiError", "Client"]
 # What one API call may carry behind API Gateway and Lambda: a 6 MB invocation payload,

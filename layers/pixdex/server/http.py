@@ -23,11 +23,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pixdex.api import deps
+from pixdex.app.service import slots
 from pixdex.blobs.base import ByteSource
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, PixdexError
 from pixdex.server.events import build_event, response_parts
-from pixdex.service import slots
 
 log = logging.getLogger("pixdex.server")
 _DRAIN_LIMIT = 64 * 1024 * 1024

@@ -6,7 +6,7 @@ length; S3 says to right-pad the shorter with zeros and compare as text, which
 :func:`normalise_sequencer` does once (fixed width, upper case) so the database compares
 them with a plain ``<`` (the column uses the "C" collation).
 
-Usage (one transaction, see :mod:`pixdex.event_ingest`): :func:`lock_object` serialises
+Usage (one transaction, see :mod:`pixdex.app.bucket_ingest`): :func:`lock_object` serialises
 workers on the same key, :func:`last_sequencer` says whether the event is new, and
 :func:`record_event` remembers it after the index has been changed.
 """

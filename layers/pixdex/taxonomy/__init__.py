@@ -1,5 +1,5 @@
 """Zero-shot auto-tags: a versioned taxonomy, its extensions, the tagger (no storage:
-re-tagging stored images is :mod:`pixdex.retag`)."""
+re-tagging stored images is :mod:`pixdex.app.retag`)."""
 
 from .model import Taxonomy, TaxonomyEntry, TaxonomyExtension, base_taxonomy, merge
 from .protocol import ZeroShotModel

@@ -1,7 +1,7 @@
 """A shared tagger per (model, taxonomy), and how zero-shot tags join the pixel ones.
 
 Storage-free: the workspace's taxonomy and re-tagging stored images are
-:mod:`pixdex.retag`'s, above the storage package.
+:mod:`pixdex.app.retag`'s, above the storage package.
 """
 
 from __future__ import annotations

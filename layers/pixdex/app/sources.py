@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pixdex.app.ingest import IngestItem
 from pixdex.blobs import BlobRef, LocalFolderStore
 from pixdex.errors import InvalidInputError
-from pixdex.ingest import IngestItem
 from pixdex.models import ImageMetadata, IndexedFile
 
 _store = LocalFolderStore()

@@ -1,6 +1,6 @@
 """What the command line asks of the catalog beyond indexing and searching: an image's
 record, the datasets with their counts, the embedded database, the workspace's taxonomy
-changes, and warming a server up. The HTTP API's counterparts are in :mod:`pixdex.service`.
+changes, and warming a server up. The HTTP API's counterparts are in :mod:`pixdex.app.service`.
 
 Interfaces never reach the storage package themselves (an import contract checks it):
 these functions are their way in.

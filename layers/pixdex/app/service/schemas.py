@@ -1,7 +1,7 @@
 """Wire models of the HTTP API (datasets, images, anchors, errors), shared by the server
 and the Python client so both sides agree on every field.
 
-Search request/response models are in :mod:`pixdex.service.search_schemas`.
+Search request/response models are in :mod:`pixdex.app.service.search_schemas`.
 """
 
 from __future__ import annotations

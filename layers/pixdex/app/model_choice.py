@@ -14,6 +14,7 @@ from uuid import UUID
 
 import numpy as np
 
+from pixdex.app.retag import workspace_taxonomy
 from pixdex.config import Settings
 from pixdex.embedder.client import RemoteEmbedder
 from pixdex.engines import get_model
@@ -22,7 +23,6 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags
 from pixdex.pipeline import Prepared
-from pixdex.retag import workspace_taxonomy
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import Conn
 from pixdex.taxonomy import ZeroShotModel, ZeroShotTagger, get_tagger, merge_auto_tags

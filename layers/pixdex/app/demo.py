@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
+from pixdex.app.ingest import ingest
+from pixdex.app.search import encode_query_image, search
+from pixdex.app.sources import local_items
 from pixdex.config import Settings
-from pixdex.ingest import ingest
 from pixdex.models import ImageMetadata, SearchPage, SearchQuery
-from pixdex.search import encode_query_image, search
-from pixdex.sources import local_items
 
 DATASET = "samples"
 _PHOTOS = (

@@ -1,15 +1,15 @@
 """Apply S3 object events to the index: what the ``ingest`` Lambda does per SQS message.
 
 The queue also carries the API's index jobs (images added through the API, stored and
-``pending``; see :mod:`pixdex.service.indexing`): :func:`handle_queue_message` tells the
+``pending``; see :mod:`pixdex.app.service.indexing`): :func:`handle_queue_message` tells the
 two apart.
 
-For each object event in a message (see :mod:`pixdex.s3_events` for parsing and the key
+For each object event in a message (see :mod:`pixdex.app.s3_events` for parsing and the key
 layout), under a per-object lock:
 
 1. an event whose ``sequencer`` is not newer than the last one applied for that object
    is a redelivery (equal) or out of order (older) and changes nothing;
-2. ``created``: the object is ingested (the same :func:`pixdex.ingest.ingest` as the CLI:
+2. ``created``: the object is ingested (the same :func:`pixdex.app.ingest.ingest` as the CLI:
    content-idempotent, bad images become ``failed`` rows);
    ``removed``: its row leaves the index, unless the object still exists (a noncurrent
    version was deleted in a versioned bucket, or it was re-created since);
@@ -22,7 +22,7 @@ removal are idempotent. Bad input (a malformed body, an invalid dataset name) ra
 retries. Objects outside any dataset (bucket root, folder markers) are ignored.
 
 Objects under the API's blob root (``PIXDEX_BLOB_ROOT``) are files PUT to upload slots
-(:mod:`pixdex.service.slots`): the image the slot made is indexed (in step 2).
+(:mod:`pixdex.app.service.slots`): the image the slot made is indexed (in step 2).
 """
 
 from __future__ import annotations
@@ -35,12 +35,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError
 
-from pixdex.blobs import BlobRef, store_for
-from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, NotFoundError
-from pixdex.ingest import IngestItem, ingest
-from pixdex.removal import remove
-from pixdex.s3_events import (
+from pixdex.app.ingest import IngestItem, ingest
+from pixdex.app.removal import remove
+from pixdex.app.s3_events import (
     S3Notification,
     S3ObjectEvent,
     dataset_and_folder,
@@ -48,8 +45,11 @@ from pixdex.s3_events import (
     parse_s3_message,
     parse_s3_notification,
 )
-from pixdex.service import blobs, slots
-from pixdex.service.indexing import JOB_KEY, IndexJob, fail_job, index_pending, is_index_job
+from pixdex.app.service import blobs, slots
+from pixdex.app.service.indexing import JOB_KEY, IndexJob, fail_job, index_pending, is_index_job
+from pixdex.blobs import BlobRef, store_for
+from pixdex.config import Settings
+from pixdex.errors import InvalidInputError, NotFoundError
 from pixdex.storage import ingest_events
 from pixdex.storage.connection import connect
 

@@ -11,6 +11,11 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
+from pixdex.app.search import embed_query_image
+from pixdex.app.service import blobs
+from pixdex.app.service.fetch import fetch_url
+from pixdex.app.service.inputs import decode_base64
+from pixdex.app.service.schemas import Anchor, Deleted
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.engines import get_model
@@ -18,11 +23,6 @@ from pixdex.errors import ConflictError, NotFoundError, UnsupportedMediaError
 from pixdex.imaging import DecodedImage, decode_image, sniff_format
 from pixdex.imaging.formats import unsupported_message
 from pixdex.models import BoundingBox
-from pixdex.search import embed_query_image
-from pixdex.service import blobs
-from pixdex.service.fetch import fetch_url
-from pixdex.service.inputs import decode_base64
-from pixdex.service.schemas import Anchor, Deleted
 from pixdex.storage import anchors as anchor_rows
 from pixdex.storage import catalog
 from pixdex.storage.connection import connect

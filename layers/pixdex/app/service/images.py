@@ -12,14 +12,14 @@ from uuid import UUID
 
 from PIL import Image as PILImage
 
+from pixdex.app.service import blobs
+from pixdex.app.service.schemas import Deleted, Image, ImageList, ImagePatch
+from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, S3Store, store_for
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.imaging import CONTENT_TYPES, decode_image
 from pixdex.models import ImageRecord, ImageStatus
-from pixdex.service import blobs
-from pixdex.service.schemas import Deleted, Image, ImageList, ImagePatch
-from pixdex.sources import normalise_folder
 from pixdex.storage import catalog, images, slots
 from pixdex.storage.connection import connect
 from pixdex.storage.images import ListFilters as ListFilters  # the routes' filter record

@@ -3,7 +3,7 @@
 * Similarity sources (one at most): ``like_image`` (an indexed image id), ``image``
   (base64, an http(s) URL or an anchor id) or ``anchor_id``; ``bounding_box`` narrows
   ``image`` / ``anchor_id`` to a region. ``prompt`` (+ ``negative_prompt``) ranks by
-  text: see :mod:`pixdex.query_vector` (combining it with an image needs a
+  text: see :mod:`pixdex.app.query_vector` (combining it with an image needs a
   vision-language model; the offline model answers 400 ``model_capability``).
 * No dataset (``in_dataset``): every dataset of the workspace. With one, the dataset must
   have indexed images: an empty dataset, or one whose images are all still pending,
@@ -19,15 +19,15 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
+from pixdex.app.search import search, search_facets
+from pixdex.app.service import anchors, clusters
+from pixdex.app.service.datasets import resolve_dataset
+from pixdex.app.service.images import file_url, thumbnail_url
+from pixdex.app.service.search_schemas import SearchRequest, SearchResponse, SearchResult
+from pixdex.app.sources import normalise_folder
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.models import ImageRecord, SearchHit, SearchQuery
-from pixdex.search import search, search_facets
-from pixdex.service import anchors, clusters
-from pixdex.service.datasets import resolve_dataset
-from pixdex.service.images import file_url, thumbnail_url
-from pixdex.service.search_schemas import SearchRequest, SearchResponse, SearchResult
-from pixdex.sources import normalise_folder
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
 

@@ -4,7 +4,7 @@ Each image's bytes are obtained (decoded or fetched) and written to the blob sto
 after the other; if any cannot be obtained, the call fails and the files it stored are
 deleted again, so nothing of it remains. ``pending`` rows are then created with the
 user's metadata (the dataset reads INDEXING meanwhile); the answer
-(202) gives each image's id and status, and :mod:`pixdex.service.indexing` indexes them
+(202) gives each image's id and status, and :mod:`pixdex.app.service.indexing` indexes them
 afterwards: each becomes ``indexed``, or ``failed`` with the reason (e.g. a corrupt file).
 Adding the same bytes under the same name again returns the same image id; its tags and
 metadata become the new ones at once.
@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from pixdex.app.service import blobs, indexing
+from pixdex.app.service.fetch import fetch_url
+from pixdex.app.service.indexing import IndexJob
+from pixdex.app.service.inputs import decode_base64
+from pixdex.app.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
+from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
 from pixdex.imaging import sniff_format
 from pixdex.models import ImageMetadata
-from pixdex.service import blobs, indexing
-from pixdex.service.fetch import fetch_url
-from pixdex.service.indexing import IndexJob
-from pixdex.service.inputs import decode_base64
-from pixdex.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
-from pixdex.sources import normalise_folder
 from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
 from pixdex.storage.pending import PendingRow

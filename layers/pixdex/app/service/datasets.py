@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from pixdex.app.service import blobs
+from pixdex.app.service.schemas import Dataset, DatasetList, Deleted, ImageCounts
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
-from pixdex.service import blobs
-from pixdex.service.schemas import Dataset, DatasetList, Deleted, ImageCounts
 from pixdex.storage import catalog, slots
 from pixdex.storage.connection import Conn, connect
 

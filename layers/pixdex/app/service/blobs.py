@@ -7,7 +7,7 @@ Layout (keys relative to the root):
   the image's name (ingest names an image after its key) and the hash segment makes the
   same name with different content a different image.
 * ``slots/<dataset id>/<random token>/<name>``: a file PUT to an upload slot (see
-  :mod:`pixdex.service.slots`); in S3 its ``ObjectCreated`` event has it indexed.
+  :mod:`pixdex.app.service.slots`); in S3 its ``ObjectCreated`` event has it indexed.
 * ``thumbnails/<dataset id>/<image id>-<sha256[:16]>-<size>.jpg``: cached thumbnails.
 * ``anchors/<uuid>``: uploaded query images.
 """

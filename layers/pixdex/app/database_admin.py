@@ -1,7 +1,7 @@
 """``pixdex db``: the embedded PostgreSQL's state, stopping it, or its URL.
 
 Its own module: managing the server needs none of the catalog, models or pool that the
-rest of :mod:`pixdex.admin` loads, and ``pixdex db status`` should answer at once.
+rest of :mod:`pixdex.app.admin` loads, and ``pixdex db status`` should answer at once.
 """
 
 from __future__ import annotations

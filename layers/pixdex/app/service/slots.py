@@ -31,6 +31,11 @@ from functools import cache
 from pathlib import Path
 from uuid import UUID
 
+from pixdex.app.service import blobs, indexing
+from pixdex.app.service.indexing import IndexJob
+from pixdex.app.service.schemas import AddedImage, CreateSlots, UploadSlot, UploadSlots
+from pixdex.app.service.uploads import check_count, check_name, image_metadata
+from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, LocalFolderStore, S3Store, store_for
 from pixdex.blobs.base import ByteSource
 from pixdex.config import Settings
@@ -41,11 +46,6 @@ from pixdex.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
 )
-from pixdex.service import blobs, indexing
-from pixdex.service.indexing import IndexJob
-from pixdex.service.schemas import AddedImage, CreateSlots, UploadSlot, UploadSlots
-from pixdex.service.uploads import check_count, check_name, image_metadata
-from pixdex.sources import normalise_folder
 from pixdex.storage import catalog
 from pixdex.storage import slots as slot_rows
 from pixdex.storage.connection import connect

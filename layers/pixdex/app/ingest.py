@@ -17,7 +17,7 @@ with everything a row needs (size, format, attributes, objects, embedding), comp
 the same pipeline there.
 
 Besides the model's embedding each image gets the dataset's other named vectors
-(:mod:`pixdex.ingest_models`): the offline model's ImageNet class probabilities (prompt
+(:mod:`pixdex.app.model_choice`): the offline model's ImageNet class probabilities (prompt
 search) and any model added with ``pixdex reembed``.
 
 Idempotent by content: a reference whose sha256 matches an indexed row is skipped without
@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from pixdex.app.model_choice import Tagging, embed_extras, extra_models, register_models
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.embedder.client import ImageSource, RemoteEmbedder
@@ -43,7 +44,6 @@ from pixdex.engines import get_model
 from pixdex.errors import PixdexError
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
-from pixdex.ingest_models import Tagging, embed_extras, extra_models, register_models
 from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
 from pixdex.pipeline import Prepared, analyse, prepare
 from pixdex.storage import catalog, images

@@ -15,7 +15,7 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
-from pixdex.service.search_schemas import GROUP_THRESHOLDS, Cluster, ClusterPreview
+from pixdex.app.service.search_schemas import GROUP_THRESHOLDS, Cluster, ClusterPreview
 
 MAX_PREVIEWS = 4
 

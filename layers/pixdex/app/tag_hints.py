@@ -1,5 +1,5 @@
 """Tag names a tag filter may have meant, for a tag search that matched nothing (every
-interface gets them: :func:`pixdex.search.search` adds them to the page's warnings).
+interface gets them: :func:`pixdex.app.search.search` adds them to the page's warnings).
 
 Tag filters match whole names exactly ("objects:tabby cat"), so a search for "tabby"
 finds nothing although the index is full of tabby cats. The known names are the ones
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pixdex.app.retag import workspace_taxonomy
 from pixdex.config import Settings
 from pixdex.imaging.attributes import PIXEL_ATTRIBUTES
 from pixdex.inference.imagenet import imagenet_class_names
 from pixdex.models import TAG_KINDS, SearchQuery, TagKind
-from pixdex.retag import workspace_taxonomy
 
 # Enough to show the candidates for a common word ("dog" names over a hundred breeds)
 # without burying the answer.

@@ -9,7 +9,7 @@ The API stores the bytes and ``pending`` rows, answers at once, and hands the id
 * otherwise to this process's background indexer (``pixdex serve``): one thread, jobs in
   order; an indexing run that raises marks its rows ``failed`` with the reason.
 
-Either way :func:`index_pending` does the work: the same :func:`pixdex.ingest.ingest` as
+Either way :func:`index_pending` does the work: the same :func:`pixdex.app.ingest.ingest` as
 every other path, over the rows' own folder, tags and metadata.
 """
 
@@ -25,12 +25,12 @@ from uuid import UUID
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from pixdex.app.ingest import IngestItem, ingest
+from pixdex.app.service import blobs
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
 from pixdex.errors import NotFoundError, ServiceUnavailableError
-from pixdex.ingest import IngestItem, ingest
 from pixdex.models import IndexReport
-from pixdex.service import blobs
 from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
 

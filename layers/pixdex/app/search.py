@@ -1,5 +1,5 @@
 """Search: by similar image (bytes or an indexed id), by text prompt, by auto-tags, by
-metadata, combined (how the query vector is made: :mod:`pixdex.query_vector`).
+metadata, combined (how the query vector is made: :mod:`pixdex.app.query_vector`).
 
 Scores: cosine similarity (1 - cosine distance) for image and vision-language prompt
 searches; for prompts on the offline model the weighted ImageNet class probability
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from pixdex.app.query_vector import query_vector
+from pixdex.app.tag_hints import tag_hints
 from pixdex.config import Settings, get_settings
 from pixdex.engines import get_model
 from pixdex.errors import InvalidInputError
@@ -26,11 +28,9 @@ from pixdex.models import (
     SearchPage,
     SearchQuery,
 )
-from pixdex.query_vector import query_vector
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import Conn, connect, statement_deadline
 from pixdex.storage.facets import facet_counts
-from pixdex.tag_hints import tag_hints
 
 # Values shown per facet: enough for a panel, few enough to send with every search.
 FACET_TOP = 30
