@@ -1,0 +1,246 @@
+"""Dataset curation: near-duplicate clusters, split leakage and outliers, dataset-wide and
+live.
+
+Everything is read from each image's k nearest neighbours (``image_neighbours``, see
+:mod:`pixdex.storage.curation`), kept current as images are indexed and removed: every
+read first works off the queue of images whose neighbours are due (usually empty: ingest
+works it off as it writes), so answers never wait for a full recompute.
+
+Levels are cosine thresholds calibrated with EfficientNet-Lite0 on augmented copies of
+real photos (``bench/calibrate_curation.py``, docs/curation.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+import numpy as np
+
+from pixdex.app.curation_schemas import (
+    ClusterMember,
+    DuplicateCluster,
+    Duplicates,
+    Leakage,
+    LeakPair,
+    LeakSide,
+    Outlier,
+    Outliers,
+    Recomputed,
+)
+from pixdex.config import Settings, get_settings
+from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.storage import catalog, curation
+from pixdex.storage.connection import Conn, connect
+
+# Level -> minimum cosine (EfficientNet-Lite0); docs/curation.md says what each catches.
+LEVEL_THRESHOLDS = (0.95, 0.85, 0.75, 0.65, 0.55)
+LEVELS = "0-4 (0 = near-identical ... 4 = similar scene)"
+# Split pairs are named in this order ("train/test"), other names alphabetically after.
+_SPLIT_ORDER = ("train", "training", "valid", "validation", "val", "dev", "test", "testing")
+
+
+def threshold(level: int) -> float:
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
+        raise InvalidInputError(f"level must be an integer {LEVELS}, not {level!r}",
+                                field="level")
+    return LEVEL_THRESHOLDS[level]
+
+
+def resolve(conn: Conn, workspace: str, dataset: str | UUID) -> catalog.DatasetRow:
+    if isinstance(dataset, UUID):
+        return catalog.get_dataset_by_id(conn, workspace, dataset)
+    return catalog.get_dataset(conn, workspace, dataset)
+
+
+def curated_model(conn: Conn, settings: Settings) -> catalog.ModelInfo | None:
+    """The model curated (the default one); None while nothing was embedded with it."""
+    try:
+        return catalog.model_info(conn, settings.model)
+    except NotFoundError:
+        return None
+
+
+def refresh(conn: Conn, settings: Settings, dataset_id: UUID, model: catalog.ModelInfo,
+            *, reverse: bool = True) -> int:
+    """Give every queued image of the dataset its neighbours; the number done."""
+    done = 0
+    exact = curation.embedded_count(conn, dataset_id, model.name) <= settings.exact_search_max_rows
+    k = settings.curation_neighbours
+    while ids := curation.pending_ids(conn, dataset_id, model.name, settings.curation_batch):
+        edges = curation.knn(conn, model.name, model.dim, dataset_id, ids, k, exact=exact,
+                             ef_search=settings.hnsw_ef_search)
+        curation.write_neighbours(conn, model.name, dataset_id, ids, edges, k, reverse=reverse)
+        done += len(ids)
+    return done
+
+
+def refresh_images(settings: Settings, dataset_id: UUID, model_name: str) -> int:
+    """After ingest wrote a batch: the dataset's queue (those images) worked off."""
+    with connect(settings) as conn:
+        model = catalog.model_info(conn, model_name)
+        if model.metric != "cosine":
+            return 0
+        return refresh(conn, settings, dataset_id, model)
+
+
+def recompute(dataset: str | UUID, *, workspace: str | None = None,
+              settings: Settings | None = None) -> Recomputed:
+    """Rebuild the dataset's whole graph (after a model change, or to repair it)."""
+    settings = settings or get_settings()
+    started = time.perf_counter()
+    with connect(settings) as conn:
+        ds = resolve(conn, workspace or settings.workspace, dataset)
+        model = curated_model(conn, settings)
+        images = 0
+        if model is not None:
+            images = curation.reset(conn, ds.id, model.name)
+            if images <= settings.exact_search_max_rows:
+                _exact_graph(conn, settings, ds.id, model.name)
+            # Each image gets its own full list: offering it back would change nothing.
+            refresh(conn, settings, ds.id, model, reverse=False)
+    return Recomputed(dataset=ds.name, model=settings.model, images=images,
+                      seconds=round(time.perf_counter() - started, 3))
+
+
+def _exact_graph(conn: Conn, settings: Settings, dataset_id: UUID, model: str) -> None:
+    """A small dataset's graph from one matrix product: exact, and far cheaper than a
+    kNN query per image over a scan of the whole dataset."""
+    ids, matrix = curation.vectors(conn, dataset_id, model)
+    if len(ids) < 2:
+        return
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    k = min(settings.curation_neighbours, len(ids) - 1)
+    for start in range(0, len(ids), settings.curation_batch):
+        block = matrix[start : start + settings.curation_batch] @ matrix.T
+        for row in range(block.shape[0]):
+            block[row, start + row] = -np.inf  # not its own neighbour
+        nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        batch = ids[start : start + settings.curation_batch]
+        edges = [
+            (image, ids[int(j)], float(block[row, j]))
+            for row, image in enumerate(batch) for j in nearest[row]
+        ]
+        curation.write_neighbours(conn, model, dataset_id, batch, edges, k, reverse=False)
+
+
+def _current_pairs(conn: Conn, settings: Settings, workspace: str, dataset: str | UUID,
+                   cut: float) -> tuple[catalog.DatasetRow, list[curation.Pair]]:
+    ds = resolve(conn, workspace, dataset)
+    model = curated_model(conn, settings)
+    if model is None:
+        return ds, []
+    refresh(conn, settings, ds.id, model)
+    return ds, curation.pairs_above(conn, ds.id, model.name, cut)
+
+
+def clusters_of(pairs: Iterable[curation.Pair]) -> list[list[UUID]]:
+    """Connected components of the pairs (union-find), largest first, then by id."""
+    parent: dict[UUID, UUID] = {}
+
+    def root(node: UUID) -> UUID:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    for pair in pairs:
+        ra, rb = root(pair.a), root(pair.b)
+        if ra != rb:
+            parent[max(ra, rb, key=str)] = min(ra, rb, key=str)
+    groups: dict[UUID, list[UUID]] = {}
+    for node in parent:
+        groups.setdefault(root(node), []).append(node)
+    ordered = [sorted(group, key=str) for group in groups.values()]
+    ordered.sort(key=lambda group: (-len(group), str(group[0])))
+    return ordered
+
+
+def _keeper(members: Sequence[curation.Member]) -> curation.Member:
+    """The largest picture, then the sharpest, then the largest file, then the first id."""
+    return min(
+        members,
+        key=lambda m: (-(m.width or 0) * (m.height or 0), m.blurry, -(m.byte_size or 0),
+                       str(m.id)),
+    )
+
+
+def duplicates(dataset: str | UUID, *, level: int = 1, offset: int = 0, limit: int = 50,
+               workspace: str | None = None, settings: Settings | None = None) -> Duplicates:
+    """The dataset's near-duplicate clusters at ``level``, largest first, one page."""
+    settings = settings or get_settings()
+    cut = threshold(level)
+    with connect(settings) as conn:
+        _, pairs = _current_pairs(conn, settings, workspace or settings.workspace, dataset, cut)
+        groups = clusters_of(pairs)
+        page = groups[offset : offset + limit]
+        info = curation.members(conn, [node for group in page for node in group])
+    best: dict[UUID, float] = {}
+    for pair in pairs:
+        for node in (pair.a, pair.b):
+            best[node] = max(best.get(node, 0.0), pair.score)
+    clusters: list[DuplicateCluster] = []
+    for group in page:
+        found = [info[node] for node in group if node in info]
+        if len(found) < 2:
+            continue  # removed between the two reads
+        clusters.append(DuplicateCluster(
+            id=found[0].id, size=len(found), keep=_keeper(found).id,
+            members=[ClusterMember(id=m.id, name=m.name, split=m.split,
+                                   score=round(best.get(m.id, 0.0), 4)) for m in found],
+        ))
+    return Duplicates(level=level, threshold=cut, total_clusters=len(groups), clusters=clusters)
+
+
+def split_pair(a: str, b: str) -> str:
+    def rank(name: str) -> tuple[int, str]:
+        lowered = name.lower()
+        return (_SPLIT_ORDER.index(lowered) if lowered in _SPLIT_ORDER else len(_SPLIT_ORDER),
+                name)
+    first, second = sorted((a, b), key=rank)
+    return f"{first}/{second}"
+
+
+def leakage(dataset: str | UUID, *, level: int = 1, workspace: str | None = None,
+            settings: Settings | None = None) -> Leakage:
+    """Near-duplicate pairs at ``level`` whose two images sit in different splits."""
+    settings = settings or get_settings()
+    cut = threshold(level)
+    with connect(settings) as conn:
+        ds, pairs = _current_pairs(conn, settings, workspace or settings.workspace, dataset, cut)
+        if not curation.has_splits(conn, ds.id):
+            return Leakage(level=level, threshold=cut, pairs=[], counts={},
+                           note=f"dataset {ds.name!r} has no splits: no image has a split set")
+        info = curation.members(conn, list({n for p in pairs for n in (p.a, p.b)}))
+    leaks: list[LeakPair] = []
+    for pair in sorted(pairs, key=lambda p: (-p.score, str(p.a), str(p.b))):
+        a, b = info.get(pair.a), info.get(pair.b)
+        if a is None or b is None or a.split is None or b.split is None or a.split == b.split:
+            continue
+        leaks.append(LeakPair(a=LeakSide(id=a.id, name=a.name, split=a.split),
+                              b=LeakSide(id=b.id, name=b.name, split=b.split),
+                              score=round(pair.score, 4)))
+    counts = Counter(split_pair(p.a.split, p.b.split) for p in leaks)
+    return Leakage(level=level, threshold=cut, pairs=leaks, counts=dict(counts))
+
+
+def outliers(dataset: str | UUID, *, offset: int = 0, limit: int = 50,
+             workspace: str | None = None, settings: Settings | None = None) -> Outliers:
+    """Images unlike the rest: mean cosine distance to their k nearest, farthest first."""
+    settings = settings or get_settings()
+    with connect(settings) as conn:
+        ds = resolve(conn, workspace or settings.workspace, dataset)
+        model = curated_model(conn, settings)
+        if model is None:
+            return Outliers(total=0, outliers=[])
+        refresh(conn, settings, ds.id, model)
+        total, ranked = curation.outliers(conn, ds.id, model.name, offset=offset, limit=limit)
+        info = curation.members(conn, [image for image, _, _ in ranked])
+    return Outliers(total=total, outliers=[
+        Outlier(id=image, name=info[image].name, split=info[image].split,
+                score=round(distance, 4))
+        for image, distance, _ in ranked if image in info
+    ])
