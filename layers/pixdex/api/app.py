@@ -22,6 +22,7 @@ from pixdex.api import (
     errors,
     guard,
     routes_anchors,
+    routes_curation,
     routes_datasets,
     routes_images,
     routes_meta,
@@ -48,7 +49,7 @@ def create_app() -> ThreadSafeHttpResolver:
     app = ThreadSafeHttpResolver(enable_validation=True)
     for module in (
         routes_datasets, routes_uploads, routes_images, routes_search, routes_anchors,
-        routes_meta, routes_web,
+        routes_meta, routes_web, routes_curation,
     ):
         app.include_router(module.router)
     openapi: dict[str, Any] = {

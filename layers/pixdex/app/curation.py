@@ -29,24 +29,15 @@ from pixdex.app.curation_schemas import (
     Outlier,
     Outliers,
     Recomputed,
+    threshold,
 )
 from pixdex.config import Settings, get_settings
-from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.errors import NotFoundError
 from pixdex.storage import catalog, curation
 from pixdex.storage.connection import Conn, connect
 
-# Level -> minimum cosine (EfficientNet-Lite0); docs/curation.md says what each catches.
-LEVEL_THRESHOLDS = (0.95, 0.85, 0.75, 0.65, 0.55)
-LEVELS = "0-4 (0 = near-identical ... 4 = similar scene)"
 # Split pairs are named in this order ("train/test"), other names alphabetically after.
 _SPLIT_ORDER = ("train", "training", "valid", "validation", "val", "dev", "test", "testing")
-
-
-def threshold(level: int) -> float:
-    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
-        raise InvalidInputError(f"level must be an integer {LEVELS}, not {level!r}",
-                                field="level")
-    return LEVEL_THRESHOLDS[level]
 
 
 def resolve(conn: Conn, workspace: str, dataset: str | UUID) -> catalog.DatasetRow:

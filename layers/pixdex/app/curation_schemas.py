@@ -5,10 +5,23 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pixdex.errors import InvalidInputError
 
 OnDuplicate = Literal["allow", "skip", "link"]
-Level = int
+# Level -> minimum cosine (EfficientNet-Lite0), calibrated by bench/calibrate_curation.py;
+# docs/curation.md says what each catches.
+LEVEL_THRESHOLDS = (0.95, 0.85, 0.75, 0.65, 0.55)
+LEVELS = "0-4 (0 = near-identical ... 4 = similar scene)"
+
+
+def threshold(level: object) -> float:
+    """The level's cosine threshold; anything but an integer 0-4 is refused."""
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
+        raise InvalidInputError(f"level must be an integer {LEVELS}, not {level!r}",
+                                field="level")
+    return LEVEL_THRESHOLDS[level]
 
 
 class ClusterMember(BaseModel):
@@ -92,7 +105,14 @@ class DuplicateGate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on_duplicate: OnDuplicate = "allow"
-    level: int = Field(default=1, ge=0, le=4, description="0 near-identical ... 4 similar scene")
+    level: int = Field(default=1, description=f"the gate's level, {LEVELS}")
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: int) -> int:
+        if not 0 <= value <= 4:
+            raise ValueError(f"level must be {LEVELS}, not {value}")
+        return value
 
 
 class Recomputed(BaseModel):

@@ -15,8 +15,8 @@ from uuid import UUID
 import numpy as np
 from numpy.typing import NDArray
 
-from pixdex.app.curation import resolve, threshold
-from pixdex.app.curation_schemas import DuplicateGate
+from pixdex.app.curation import resolve
+from pixdex.app.curation_schemas import DuplicateGate, threshold
 from pixdex.config import Settings, get_settings
 from pixdex.storage import catalog, curation
 from pixdex.storage.connection import Conn, connect
