@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.curation_photos import AUGMENTATIONS, photos, png_bytes
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.pipeline import analyse, prepare
+from tests.curation_photos import AUGMENTATIONS, photos, png_bytes
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Real photos (scikit-image's data, a dependency) and their augmented copies, shared by
-the curation calibration and benchmark scripts and the tests.
+the curation tests and the calibration and benchmark scripts in bench/.
 
 Augmentations, each at a "light" and a "strong" strength, are what a dataset picks up when
 the same picture is saved twice: crop, resize, JPEG re-encode, flip, colour shift, blur.
@@ -66,10 +66,10 @@ def _jpeg(quality: int) -> Callable[[Image.Image], Image.Image]:
     return apply
 
 
-def _colour(factor: float) -> Callable[[Image.Image], Image.Image]:
+def _colour(saturation: float, brightness: float) -> Callable[[Image.Image], Image.Image]:
     def apply(image: Image.Image) -> Image.Image:
-        shifted = ImageEnhance.Color(image).enhance(factor)
-        return ImageEnhance.Brightness(shifted).enhance(2 - factor if factor > 1 else 1 + factor / 4)
+        shifted = ImageEnhance.Color(image).enhance(saturation)
+        return ImageEnhance.Brightness(shifted).enhance(brightness)
     return apply
 
 
@@ -82,12 +82,12 @@ def _blur(radius: float) -> Callable[[Image.Image], Image.Image]:
 AUGMENTATIONS: dict[str, dict[str, Callable[[Image.Image], Image.Image]]] = {
     "light": {
         "crop": _crop(0.10), "resize": _resize(0.5), "jpeg": _jpeg(70), "flip": ImageOps.mirror,
-        "colour": _colour(1.3), "blur": _blur(1.0),
+        "colour": _colour(1.3, 0.8), "blur": _blur(1.0),
     },
     "strong": {
         "crop": _crop(0.30), "resize": _resize(0.25), "jpeg": _jpeg(20),
         "flip": lambda image: ImageOps.mirror(_crop(0.15)(image)),
-        "colour": _colour(1.8), "blur": _blur(3.0),
+        "colour": _colour(1.8, 0.5), "blur": _blur(3.0),
     },
 }
 
