@@ -5,11 +5,12 @@ across splits, so it can gate a training pipeline), ``outliers``, ``label-doubts
 from __future__ import annotations
 
 import argparse
+from typing import TypeAlias
 
 from pixdex.cli.common import EXIT_ERROR, EXIT_OK
 from pixdex.config import Settings
 
-Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 LEVEL_HELP = "0 near-identical ... 4 similar scene (default 1)"
 
 
