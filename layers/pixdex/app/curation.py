@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pixdex.app.curation_schemas import (
     ClusterMember,
@@ -33,7 +34,7 @@ from pixdex.app.curation_schemas import (
 )
 from pixdex.config import Settings, get_settings
 from pixdex.errors import NotFoundError
-from pixdex.storage import catalog, curation
+from pixdex.storage import catalog, curation, images
 from pixdex.storage.connection import Conn, connect
 
 # Split pairs are named in this order ("train/test"), other names alphabetically after.
@@ -197,7 +198,9 @@ def split_pair(a: str, b: str) -> str:
 
 def leakage(dataset: str | UUID, *, level: int = 1, workspace: str | None = None,
             settings: Settings | None = None) -> Leakage:
-    """Near-duplicate pairs at ``level`` whose two images sit in different splits."""
+    """Pairs of near-duplicates at ``level`` in different splits: every cross-split pair of
+    a cluster (A ~ B in valid, B ~ C in test: A and C are the same picture too, even when
+    their own cosine is a little under the threshold), with their cosine."""
     settings = settings or get_settings()
     cut = threshold(level)
     with connect(settings) as conn:
@@ -206,16 +209,38 @@ def leakage(dataset: str | UUID, *, level: int = 1, workspace: str | None = None
             return Leakage(level=level, threshold=cut, pairs=[], counts={},
                            note=f"dataset {ds.name!r} has no splits: no image has a split set")
         info = curation.members(conn, list({n for p in pairs for n in (p.a, p.b)}))
+        crossing = _crossing(clusters_of(pairs), info)
+        direct = {frozenset((p.a, p.b)): p.score for p in pairs}
+        unscored = {n for a, b in crossing if frozenset((a, b)) not in direct for n in (a, b)}
+        vectors = images.embeddings_by_ids(conn, list(unscored), settings.model)
     leaks: list[LeakPair] = []
-    for pair in sorted(pairs, key=lambda p: (-p.score, str(p.a), str(p.b))):
-        a, b = info.get(pair.a), info.get(pair.b)
-        if a is None or b is None or a.split is None or b.split is None or a.split == b.split:
-            continue
-        leaks.append(LeakPair(a=LeakSide(id=a.id, name=a.name, split=a.split),
-                              b=LeakSide(id=b.id, name=b.name, split=b.split),
-                              score=round(pair.score, 4)))
+    for a, b in crossing:
+        score = direct.get(frozenset((a, b)))
+        if score is None and a in vectors and b in vectors:
+            score = _cosine(vectors[a], vectors[b])
+        first, second = info[a], info[b]
+        assert first.split is not None and second.split is not None
+        leaks.append(LeakPair(a=LeakSide(id=a, name=first.name, split=first.split),
+                              b=LeakSide(id=b, name=second.name, split=second.split),
+                              score=round(score or 0.0, 4)))
+    leaks.sort(key=lambda p: (-p.score, str(p.a.id), str(p.b.id)))
     counts = Counter(split_pair(p.a.split, p.b.split) for p in leaks)
     return Leakage(level=level, threshold=cut, pairs=leaks, counts=dict(counts))
+
+
+def _crossing(groups: list[list[UUID]], info: dict[UUID, curation.Member],
+              ) -> list[tuple[UUID, UUID]]:
+    """Each pair of a cluster's members whose splits are set and differ."""
+    found: list[tuple[UUID, UUID]] = []
+    for group in groups:
+        placed = [n for n in group if n in info and info[n].split is not None]
+        for index, a in enumerate(placed):
+            found.extend((a, b) for b in placed[index + 1 :] if info[a].split != info[b].split)
+    return found
+
+
+def _cosine(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    return float(a @ b / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
 
 
 def outliers(dataset: str | UUID, *, offset: int = 0, limit: int = 50,

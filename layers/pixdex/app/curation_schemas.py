@@ -12,7 +12,7 @@ from pixdex.errors import InvalidInputError
 OnDuplicate = Literal["allow", "skip", "link"]
 # Level -> minimum cosine (EfficientNet-Lite0), calibrated by bench/calibrate_curation.py;
 # docs/curation.md says what each catches.
-LEVEL_THRESHOLDS = (0.95, 0.85, 0.75, 0.65, 0.55)
+LEVEL_THRESHOLDS = (0.95, 0.80, 0.72, 0.65, 0.55)
 LEVELS = "0-4 (0 = near-identical ... 4 = similar scene)"
 
 
