@@ -41,6 +41,9 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
 
 from bench.bench_search import SPEC, Corpus, build_index, load_rows, log
 from pixdex.app import curation
@@ -49,7 +52,8 @@ from pixdex.blobs import BlobRef
 from pixdex.config import Settings
 from pixdex.models import ImageMetadata, ImageStatus
 from pixdex.storage import catalog, images
-from pixdex.storage.connection import close_pools, connect
+from pixdex.storage.connection import close_pools, connect, database_url
+from pixdex.storage.embedded import stop_server
 from tests.curation_photos import AUGMENTATIONS, photos
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -129,12 +133,6 @@ def timing(settings: Settings, rows: int, added: int, hnsw: bool) -> dict[str, A
     result: dict[str, Any] = {"rows": rows, "k": settings.curation_neighbours}
     with connect(settings) as conn:
         ds = catalog.ensure_dataset(conn, "default", f"bench-{rows}")
-    import psycopg
-    from pgvector.psycopg import register_vector
-    from psycopg.rows import dict_row
-
-    from pixdex.storage.connection import database_url
-
     direct = psycopg.connect(database_url(settings), autocommit=True, row_factory=dict_row)
     register_vector(direct)
     corpus = Corpus(seed=1, clusters=max(10, rows // 1000), dim=SPEC.dim)
@@ -150,10 +148,11 @@ def timing(settings: Settings, rows: int, added: int, hnsw: bool) -> dict[str, A
     result["recompute_ms_per_image"] = round(1000 * done.seconds / rows, 3)
     log(f"recompute {rows}: {done.seconds} s ({result['recompute_path']})")
     rng = np.random.default_rng(99)
+    queries = corpus.queries(added)
     refresh_ms: list[float] = []
     total_ms: list[float] = []
     for n in range(added):
-        vector = corpus.queries(added)[n] + rng.standard_normal(SPEC.dim).astype(np.float32) * 0.01
+        vector = queries[n] + rng.standard_normal(SPEC.dim).astype(np.float32) * 0.01
         write = images.ImageWrite(dataset_id=ds.id, storage_key=f"bench-added://{n}",
                                   name=f"added-{n}.jpg", folder="/", sha256=None, byte_size=None,
                                   status=ImageStatus.INDEXED, embedding=vector.astype(np.float32))
@@ -200,8 +199,6 @@ def main() -> None:
             print(json.dumps({k: v for k, v in result.items() if k != "build"}, indent=2))
     finally:
         close_pools()
-        from pixdex.storage.embedded import stop_server
-
         stop_server(home / "pgdata")
 
 
