@@ -179,10 +179,12 @@ def duplicates(dataset: str | UUID, *, level: int = 1, offset: int = 0, limit: i
         found = [info[node] for node in group if node in info]
         if len(found) < 2:
             continue  # removed between the two reads
+        keep = _keeper(found)
+        ordered = [keep, *(m for m in found if m is not keep)]  # the keeper first
         clusters.append(DuplicateCluster(
-            id=found[0].id, size=len(found), keep=_keeper(found).id,
+            id=found[0].id, size=len(found), keep=keep.id,
             members=[ClusterMember(id=m.id, name=m.name, split=m.split,
-                                   score=round(best.get(m.id, 0.0), 4)) for m in found],
+                                   score=round(best.get(m.id, 0.0), 4)) for m in ordered],
         ))
     return Duplicates(level=level, threshold=cut, total_clusters=len(groups), clusters=clusters)
 
