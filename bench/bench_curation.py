@@ -45,13 +45,14 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-from bench.bench_search import SPEC, Corpus, build_index, load_rows, log
+from bench.bench_search import SPEC, Corpus, build_index, load_rows, log, row_id
 from pixdex.app import curation
 from pixdex.app.ingest import IngestItem, ingest
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
 from pixdex.models import ImageMetadata, ImageStatus
 from pixdex.storage import catalog, images
+from pixdex.storage import curation as curation_sql
 from pixdex.storage.connection import close_pools, connect, database_url
 from pixdex.storage.embedded import stop_server
 from tests.curation_photos import AUGMENTATIONS, photos
@@ -142,6 +143,11 @@ def timing(settings: Settings, rows: int, added: int, hnsw: bool) -> dict[str, A
     log(f"loaded {rows} in {result['load_seconds']} s, index {result['build']['seconds']} s")
     if hnsw:
         settings = settings.model_copy(update={"exact_search_max_rows": 0})
+    with connect(settings) as conn:
+        sample = [row_id(n) for n in range(0, rows, max(1, rows // 8))][:8]
+        plan = curation_sql.knn_plan(conn, SPEC.name, SPEC.dim, ds.id, sample, 8, exact=False)
+    result["knn_plan"] = plan.splitlines()
+    result["knn_uses_hnsw"] = catalog.hnsw_index_name(SPEC.name) in plan
     done = curation.recompute(ds.id, settings=settings)
     result["recompute_seconds"] = done.seconds
     result["recompute_path"] = "hnsw" if rows > settings.exact_search_max_rows else "numpy"

@@ -177,6 +177,12 @@ def test_recompute_matches_incremental(settings: Settings, dataset_name: str,
     assert {level: _clusters(settings, dataset_name, level) for level in range(5)} == before
     graph, queued = _graph(settings, dataset_name)
     assert queued == 0 and set(graph.values()) == {7}
+    # A large dataset's path: batched kNN over the HNSW index on parallel connections.
+    ann = settings.model_copy(update={"exact_search_max_rows": 0, "curation_batch": 3})
+    assert curation.recompute(dataset_name, settings=ann).images == 8
+    assert {level: _clusters(settings, dataset_name, level) for level in range(5)} == before
+    graph, queued = _graph(settings, dataset_name)
+    assert queued == 0 and set(graph.values()) == {7}
 
 
 def test_outliers_rank_the_odd_one_out(add: Add, settings: Settings, dataset_name: str,

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     # statement of a recompute or incremental update carries.
     curation_neighbours: int = Field(default=8, ge=2, le=64)
     curation_batch: int = Field(default=256, ge=1, le=10_000)
+    curation_workers: int = Field(default=2, ge=1, le=32)
     workspace: str = Field(default="default", min_length=1, max_length=100)
 
     # Where images uploaded through the API are stored: a file:// folder or s3://bucket/prefix.

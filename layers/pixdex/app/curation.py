@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 import numpy as np
@@ -59,11 +60,12 @@ def refresh(conn: Conn, settings: Settings, dataset_id: UUID, model: catalog.Mod
             *, reverse: bool = True) -> int:
     """Give every queued image of the dataset its neighbours; the number done."""
     done = 0
-    exact = curation.embedded_count(conn, dataset_id, model.name) <= settings.exact_search_max_rows
+    cap = settings.exact_search_max_rows
+    exact = curation.embedded_count(conn, dataset_id, model.name, cap) <= cap
     k = settings.curation_neighbours
     while ids := curation.pending_ids(conn, dataset_id, model.name, settings.curation_batch):
         edges = curation.knn(conn, model.name, model.dim, dataset_id, ids, k, exact=exact,
-                             ef_search=settings.hnsw_ef_search)
+                             ef_search=_ef_search(k))
         curation.write_neighbours(conn, model.name, dataset_id, ids, edges, k, reverse=reverse)
         done += len(ids)
     return done
@@ -83,18 +85,47 @@ def recompute(dataset: str | UUID, *, workspace: str | None = None,
     """Rebuild the dataset's whole graph (after a model change, or to repair it)."""
     settings = settings or get_settings()
     started = time.perf_counter()
-    with connect(settings) as conn:
+    with connect(settings) as conn:  # committed here: the workers below see the queue
         ds = resolve(conn, workspace or settings.workspace, dataset)
         model = curated_model(conn, settings)
-        images = 0
-        if model is not None:
-            images = curation.reset(conn, ds.id, model.name)
-            if images <= settings.exact_search_max_rows:
+        images = 0 if model is None else curation.reset(conn, ds.id, model.name)
+    if model is not None:
+        if images <= settings.exact_search_max_rows:
+            with connect(settings) as conn:
                 _exact_graph(conn, settings, ds.id, model.name)
-            # Each image gets its own full list: offering it back would change nothing.
-            refresh(conn, settings, ds.id, model, reverse=False)
+        else:
+            _parallel_graph(settings, ds.id, model)
+        with connect(settings) as conn:  # whatever was written meanwhile
+            refresh(conn, settings, ds.id, model)
     return Recomputed(dataset=ds.name, model=settings.model, images=images,
                       seconds=round(time.perf_counter() - started, 3))
+
+
+def _parallel_graph(settings: Settings, dataset_id: UUID, model: catalog.ModelInfo) -> None:
+    """Every queued image's kNN over the HNSW index, in batches spread over
+    ``curation_workers`` connections (each image gets its own full list, so nothing is
+    offered back: ``reverse=False``)."""
+    with connect(settings) as conn:
+        ids = curation.pending_ids(conn, dataset_id, model.name, None)
+    step = settings.curation_batch
+    k = settings.curation_neighbours
+
+    def work(batch: list[UUID]) -> None:
+        with connect(settings) as conn:
+            edges = curation.knn(conn, model.name, model.dim, dataset_id, batch, k,
+                                 exact=False, ef_search=_ef_search(k))
+            curation.write_neighbours(conn, model.name, dataset_id, batch, edges, k,
+                                      reverse=False)
+
+    with ThreadPoolExecutor(settings.curation_workers, thread_name_prefix="pixdex-knn") as pool:
+        for _ in pool.map(work, [ids[i : i + step] for i in range(0, len(ids), step)]):
+            pass
+
+
+def _ef_search(k: int) -> int:
+    """Near-duplicates sit very close: a short candidate list finds them (searches use
+    ``hnsw_ef_search`` for recall over the whole ranking)."""
+    return max(40, 4 * k)
 
 
 def _exact_graph(conn: Conn, settings: Settings, dataset_id: UUID, model: str) -> None:

@@ -82,9 +82,8 @@ class GateCheck:
         unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
         match = self._in_run(unit)
         info = catalog.model_info(conn, self._model)
-        exact = curation.embedded_count(conn, self._dataset_id, self._model) <= (
-            self.settings.exact_search_max_rows
-        )
+        cap = self.settings.exact_search_max_rows
+        exact = curation.embedded_count(conn, self._dataset_id, self._model, cap) <= cap
         found = curation.nearest(conn, info.name, info.dim, self._dataset_id, unit, exact=exact)
         if found is not None and found[1] >= self.threshold - 1e-6 and (
             match is None or found[1] > match.score

@@ -42,7 +42,8 @@ class Member:
     blurry: float
 
 
-def pending_ids(conn: Conn, dataset_id: UUID, model: str, limit: int) -> list[UUID]:
+def pending_ids(conn: Conn, dataset_id: UUID, model: str, limit: int | None) -> list[UUID]:
+    """Queued images of the dataset (``limit`` None: all of them)."""
     rows = conn.execute(
         "SELECT image_id FROM curation_pending WHERE dataset_id = %s AND model = %s LIMIT %s",
         (dataset_id, model, limit),
@@ -59,10 +60,13 @@ def pending_count(conn: Conn, dataset_id: UUID, model: str) -> int:
     return int(str(row["n"]))
 
 
-def embedded_count(conn: Conn, dataset_id: UUID, model: str) -> int:
+def embedded_count(conn: Conn, dataset_id: UUID, model: str, cap: int) -> int:
+    """The dataset's vectors of ``model``, counted up to ``cap + 1`` at most: whether the
+    dataset is small enough for an exact scan costs the same at 1M images as at 1k."""
     row = conn.execute(
-        "SELECT count(*) AS n FROM image_embeddings WHERE dataset_id = %s AND model = %s",
-        (dataset_id, model),
+        "SELECT count(*) AS n FROM (SELECT 1 FROM image_embeddings"
+        " WHERE dataset_id = %s AND model = %s LIMIT %s) AS capped",
+        (dataset_id, model, cap + 1),
     ).fetchone()
     assert row is not None
     return int(str(row["n"]))
@@ -74,7 +78,7 @@ def _knn_settings(conn: Conn, *, exact: bool, ef_search: int) -> None:
     ann, fallback = ("off", "on") if exact else ("on", "off")
     knobs = (
         ("enable_indexscan", ann), ("enable_seqscan", "off"), ("enable_bitmapscan", fallback),
-        ("enable_sort", "on"), ("hnsw.ef_search", str(int(ef_search))),
+        ("enable_sort", fallback), ("hnsw.ef_search", str(int(ef_search))),
         ("hnsw.iterative_scan", "relaxed_order"), ("hnsw.max_scan_tuples", "20000"),
     )
     calls = sql.SQL(", ").join(
@@ -84,12 +88,8 @@ def _knn_settings(conn: Conn, *, exact: bool, ef_search: int) -> None:
     conn.execute(sql.SQL("SELECT {}").format(calls))
 
 
-def knn(
-    conn: Conn, model: str, dim: int, dataset_id: UUID, ids: Sequence[UUID], k: int, *,
-    exact: bool, ef_search: int = 64,
-) -> list[tuple[UUID, UUID, float]]:
-    """``(image, neighbour, cosine)`` for each image's ``k`` nearest in its dataset."""
-    statement = sql.SQL(
+def _knn_statement(model: str, dim: int, k: int) -> sql.Composed:
+    return sql.SQL(
         "SELECT q.image_id, n.image_id AS neighbour_id,"
         " 1 - (n.embedding::halfvec({dim}) <=> q.embedding::halfvec({dim})) AS score"
         " FROM image_embeddings q CROSS JOIN LATERAL ("
@@ -100,13 +100,31 @@ def knn(
         "  LIMIT {k}) n"
         " WHERE q.model = {model} AND q.image_id = ANY(%(ids)s)"
     ).format(dim=sql.Literal(dim), model=sql.Literal(model), k=sql.Literal(k))
+
+
+def knn(
+    conn: Conn, model: str, dim: int, dataset_id: UUID, ids: Sequence[UUID], k: int, *,
+    exact: bool, ef_search: int = 64,
+) -> list[tuple[UUID, UUID, float]]:
+    """``(image, neighbour, cosine)`` for each image's ``k`` nearest in its dataset."""
     with conn.transaction():
         _knn_settings(conn, exact=exact, ef_search=max(ef_search, k))
-        rows = conn.execute(statement, {"dataset_id": dataset_id, "ids": list(ids)}).fetchall()
+        rows = conn.execute(_knn_statement(model, dim, k),
+                            {"dataset_id": dataset_id, "ids": list(ids)}).fetchall()
     return [
         (UUID(str(r["image_id"])), UUID(str(r["neighbour_id"])), float(str(r["score"])))
         for r in rows
     ]
+
+
+def knn_plan(conn: Conn, model: str, dim: int, dataset_id: UUID, ids: Sequence[UUID], k: int,
+             *, exact: bool) -> str:
+    """The planner's plan for :func:`knn` (benchmarks record which index it used)."""
+    with conn.transaction():
+        _knn_settings(conn, exact=exact, ef_search=40)
+        rows = conn.execute(sql.SQL("EXPLAIN ") + _knn_statement(model, dim, k),
+                            {"dataset_id": dataset_id, "ids": list(ids)}).fetchall()
+    return "\n".join(str(next(iter(r.values()))) for r in rows)
 
 
 def vectors(conn: Conn, dataset_id: UUID, model: str) -> tuple[list[UUID], NDArray[np.float32]]:
