@@ -26,6 +26,7 @@ Cross-site requests:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,15 +54,20 @@ _BODY_TYPES = ("application/json", "multipart/form-data")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _api_key(app: ThreadSafeHttpResolver) -> str | None:
-    event = app.current_event
-    header = event.headers.get("authorization") or ""
+def api_key_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The key a request carries; ``headers`` looked up by lower-case name."""
+    header = headers.get("authorization") or ""
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if event.headers.get("x-api-key"):
-        return event.headers["x-api-key"].strip()
-    return (event.query_string_parameters or {}).get("api_key")
+    if headers.get("x-api-key"):
+        return headers["x-api-key"].strip()
+    return query.get("api_key")
+
+
+def _api_key(app: ThreadSafeHttpResolver) -> str | None:
+    event = app.current_event
+    return api_key_from(event.headers, event.query_string_parameters or {})
 
 
 def _host_name(host: str) -> str:
