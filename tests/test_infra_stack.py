@@ -315,6 +315,9 @@ def test_http_api_stage_throttles_and_logs_access(synthesis: Synthesis, template
     assert props["StageName"] == "$default"
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 100
     assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 200
+    # And each key has a quota of its own in every function container.
+    api = functions(synthesis)["pixdex-api"]["Environment"]["Variables"]
+    assert (api["PIXDEX_KEY_REQUESTS_PER_SECOND"], api["PIXDEX_KEY_BURST"]) == ("20", "40")
     assert props["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": [logs, "Arn"]}
     assert "$context.requestId" in props["AccessLogSettings"]["Format"]
     template.has_resource_properties(

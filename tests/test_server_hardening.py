@@ -179,3 +179,18 @@ def test_connections_beyond_the_cap_are_answered_503_at_once(settings: Settings)
         for conn in held:
             conn.close()
         server.stop()
+
+
+def test_each_key_has_a_request_quota(settings: Settings, api_keys: Keys) -> None:
+    limited = settings.model_copy(update={"key_requests_per_second": 0.5, "key_burst": 3})
+    server = start(limited)
+    try:
+        first, second = Api(server.url, api_keys.a), Api(server.url, api_keys.b)
+        assert [first.call("GET", "/v1/datasets").status for _ in range(3)] == [200] * 3
+        refused = first.call("GET", "/v1/datasets")
+        assert (refused.status, refused.error["code"]) == (429, "rate_limited")
+        assert refused.headers["retry-after"] == "2"
+        assert "0.5 requests a second" in refused.error["message"]
+        assert second.call("GET", "/v1/datasets").status == 200  # another key's own bucket
+    finally:
+        server.stop()

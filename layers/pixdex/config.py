@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # `pixdex serve`: connections served at once (one thread each, idle keep-alive
     # included); the next one is answered 503 rather than given another thread.
     max_connections: int = Field(default=64, ge=1, le=4096)
+    # Per API key: requests a second and the burst allowed above it (429 beyond); unset:
+    # no per-key quota (a local server's users are its owner's).
+    key_requests_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    key_burst: int = Field(default=20, ge=1, le=100_000)
     max_images_per_request: int = Field(default=128, ge=1, le=1024)
     # What the URLs of one "add images" call may download in all (each image is stored
     # as it arrives, so this bounds the call's time and traffic, not its memory).

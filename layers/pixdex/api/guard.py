@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from pixdex.api import deps
 from pixdex.api.resolver import ThreadSafeHttpResolver
+from pixdex.app.service import quota
 from pixdex.app.service.keys import Principal, authenticate
 from pixdex.config import Settings
 from pixdex.errors import (
@@ -130,6 +131,8 @@ def check_request(app: ThreadSafeHttpResolver) -> None:
         principal = authenticate(settings, _api_key(app))
     else:
         principal = Principal(settings.workspace, "write", None)
+    if principal.key_id is not None:
+        quota.take(settings, str(principal.key_id))
     # After the key: an anonymous caller learns nothing about what it sent.
     check_cross_site(event)
     method = event.http_method.upper()
