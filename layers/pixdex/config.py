@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # read-only endpoint). Writes and migrations always use ``database_url``.
     database_read_url: SecretStr | None = None
     database_read_host: str | None = None
+    # The embedded PostgreSQL stays up this long after its last use (0: stops with the last
+    # process using it), so consecutive CLI commands find it running.
+    db_linger_seconds: int = Field(default=300, ge=0, le=86_400)
     model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
     # A model directory installed outside home: on SageMaker the packed model artifact,
     # unpacked into /opt/ml/model (`pixdex models export --pack`).
