@@ -172,7 +172,7 @@ def test_bad_prompt_queries_are_refused_clearly(settings: Settings, gallery: Gal
     with pytest.raises(InvalidInputError, match="only says what to exclude"):
         search(_query(name, prompt="not cats"), settings)
     with pytest.raises(ModelCapabilityError, match="no text encoder") as combined:
-        search(_query(name, prompt="a cat", like_image_id=str(ids["coffee"])), settings)
+        search(_query(name, prompt="a cat", like_vector=[1.0] * 1280), settings)
     assert combined.value.http_status == 400
 
 

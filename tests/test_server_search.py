@@ -205,6 +205,16 @@ def test_prompt_search(api: Api, gallery: dict[str, Any]) -> None:
                                          "threshold": 0.3})
     assert set(_names(cats)) == {"chelsea.jpg", "chelsea_flip.jpg", "chelsea_dark.jpg"}
     assert cats["total"] == 3 and all(r["folder"].startswith("/pets") for r in cats["results"])
+    # The class vector named as the model ranks the prompt itself (it answered 409 naming
+    # "efficientnet-lite0-classes-classes").
+    named = api.ok("POST", "/v1/search", {**body, "model": "efficientnet-lite0-classes"})
+    assert _names(named) == _names(espresso)
+    # An indexed image and a prompt together (Roboflow sends both): blended in class space,
+    # so the cat photos lead for the cat query image whatever the prompt adds.
+    both = api.ok("POST", "/v1/search", {**body, "prompt": "a cat",
+                                         "like_image": gallery["ids"]["chelsea.jpg"]})
+    assert set(_names(both)[:2]) == {"chelsea_flip.jpg", "chelsea_dark.jpg"}
+    assert "chelsea.jpg" not in _names(both)
     nonsense = api.ok("POST", "/v1/search", {**body, "prompt": "quantum entanglement"})
     assert nonsense["total"] == 0 and nonsense["results"] == []
     assert any("quantum" in w for w in nonsense["warnings"])
@@ -217,7 +227,7 @@ def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
         assert reply.status == status, (body, reply.body)
         return reply.error
 
-    combined = error({"prompt": "a cat", "like_image": gallery["ids"]["coins.png"]}, 400)
+    combined = error({"prompt": "a cat", "image": b64(image_files["coffee.jpg"])}, 400)
     assert combined["code"] == "model_capability" and "no text encoder" in combined["message"]
     assert error({"prompt": "   "}, 422)["field"] == "prompt"
     assert error({"prompt": "x" * (MAX_PROMPT_CHARS + 1)}, 422)["field"] == "prompt"
