@@ -243,6 +243,16 @@ def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
     assert "'colour'" in error({"fields": ["name", "colour"]}, 422)["message"]
     assert error({"like_image": "not-an-id"}, 422)["field"] == "like_image"
     assert error({"unknown_knob": 1}, 422)["field"] == "unknown_knob"
+    # Unknown query parameters are refused too, on every route (they were dropped).
+    boxed = api.call("POST", "/v1/search?bounding_box=%7B%22x%22%3A0.1%7D", {"limit": 1})
+    assert boxed.status == 422 and boxed.error["field"] == "bounding_box"
+    assert "'bounding_box'" in boxed.error["message"]
+    listed = api.call("GET", f"/v1/datasets/{gallery['id']}/images?limit=1&colour=red")
+    assert listed.status == 422 and listed.error["field"] == "colour"
+    assert "limit" in listed.error["message"]  # it says what the route takes
+    keyed = api.as_key(None).call("GET", f"/v1/datasets/{gallery['id']}/images?limit=1"
+                                  f"&api_key={api.key}")
+    assert keyed.status == 200, keyed.body
     two = error({"like_image": gallery["ids"]["coins.png"], "image": b64(b"x")}, 422)
     assert "one query image" in two["message"]
     assert error({"bounding_box": {"x": 0, "y": 0, "width": 1, "height": 1}}, 422)[

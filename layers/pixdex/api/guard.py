@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.middlewares import BaseMiddlewareHandler, NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.dependant import get_flat_dependant
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from pixdex.api import deps
@@ -39,6 +40,7 @@ from pixdex.app.service.keys import Principal, authenticate
 from pixdex.config import Settings
 from pixdex.errors import (
     BadRequestError,
+    InvalidInputError,
     PayloadTooLargeError,
     PermissionDeniedError,
     UnsupportedMediaError,
@@ -51,6 +53,10 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BODY_TYPES = ("application/json", "multipart/form-data")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Query parameters every route takes: the key, for clients that can only put it there.
+_EVERY_ROUTE_PARAMS = frozenset({"api_key"})
+# Pages whose query string is their own state (the web app's, Swagger UI's), not the API's.
+_FREE_QUERY_PATHS = frozenset({"/", "/docs"})
 
 
 def _api_key(app: ThreadSafeHttpResolver) -> str | None:
@@ -132,6 +138,23 @@ def check_request(app: ThreadSafeHttpResolver) -> None:
             f"this API key is read-only: it cannot {method} {path}", field="authorization"
         )
     app.context["principal"] = principal
+    check_query(route, path, event)
+
+
+def check_query(route: Any, path: str, event: BaseProxyEvent) -> None:
+    """Refuse query parameters the route does not declare: dropping them silently would
+    answer a different question than the one asked (e.g. a ``bounding_box`` ignored)."""
+    given = set(event.query_string_parameters or {})
+    if not given or route is None or path in _FREE_QUERY_PATHS:
+        return
+    known = {param.alias for param in get_flat_dependant(route.dependant).query_params}
+    unknown = sorted(given - known - _EVERY_ROUTE_PARAMS)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise InvalidInputError(
+            f"unknown query parameter(s) {', '.join(repr(u) for u in unknown)} for {path}; "
+            f"it takes: {allowed}", field=unknown[0],
+        )
 
 
 class _GuardThenValidate(BaseMiddlewareHandler):  # type: ignore[type-arg]
