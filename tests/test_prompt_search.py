@@ -158,7 +158,7 @@ def test_a_dataset_indexed_before_class_vectors_says_so(
 
 
 def test_bad_prompt_queries_are_refused_clearly(settings: Settings, gallery: Gallery) -> None:
-    name, ids = gallery
+    name, _ids = gallery
     with pytest.raises(ValidationError, match="prompt"):
         SearchQuery(dataset=name, prompt="   ")
     with pytest.raises(ValidationError, match="negative_prompt needs a prompt"):

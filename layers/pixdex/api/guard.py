@@ -8,10 +8,11 @@ Access rules:
 
 * ``/docs``, ``/openapi.json``, ``/v1/health`` and the web app (``/``, ``/static/...``)
   are public.
-* Otherwise an API key is required (``Authorization: Bearer KEY``, ``X-Api-Key: KEY`` or
-  ``?api_key=KEY``) unless keys are off (``pixdex serve --no-auth``): then every request
-  acts in the configured workspace with full rights.
+* Otherwise an API key is required (``Authorization: Bearer KEY`` or ``Key KEY``,
+  ``X-Api-Key: KEY`` or ``?api_key=KEY``) unless keys are off (``pixdex serve
+  --no-auth``): then every request acts in the configured workspace with full rights.
 * A ``read`` key may GET and search; anything else answers 403.
+* A query parameter the route does not declare answers 422 naming it.
 
 Cross-site requests:
 
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.middlewares import BaseMiddlewareHandler, NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.dependant import get_flat_dependant
+from aws_lambda_powertools.event_handler.openapi.params import get_flat_dependant
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from pixdex.api import deps
@@ -48,7 +49,11 @@ from pixdex.errors import (
 
 # The web app's page and files are public: the page asks for a key and sends it itself.
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json", "/v1/health", "/", "/static/{name}"})
-READ_ONLY_POSTS = frozenset({"/v1/search"})
+# Searches a read-only key may POST: ours and the vendor dialects' (pixdex.api.dialects).
+READ_ONLY_POSTS = frozenset({
+    "/v1/search", "/{workspace}/{project}/search", "/v2/searches",
+    "/v2/users/{user_id}/apps/{app_id}/searches", "/v1/graphql",
+})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BODY_TYPES = ("application/json", "multipart/form-data")
@@ -63,7 +68,8 @@ def _api_key(app: ThreadSafeHttpResolver) -> str | None:
     event = app.current_event
     header = event.headers.get("authorization") or ""
     scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
+    # "Key KEY" is Clarifai's spelling of the same header.
+    if scheme.lower() in ("bearer", "key") and value.strip():
         return value.strip()
     if event.headers.get("x-api-key"):
         return event.headers["x-api-key"].strip()
