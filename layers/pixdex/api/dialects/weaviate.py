@@ -46,6 +46,7 @@ PROPERTIES = {
 }
 _WHERE_TEXT = {"split": "split", "batch_id": "batch_id",
                "annotation_job_id": "annotation_job_id", "folder": "folder_path"}
+_WHERE_OPERATORS = ("And", "Equal", "Like", "ContainsAny", "ContainsAll")
 _WHERE_LISTS = {"tags": "tag", "annotations": "class_name", "objects": "objects",
                 "scenes": "scenes", "attributes": "attributes"}
 
@@ -83,6 +84,8 @@ def _where(node: dict[str, Any], into: dict[str, Any]) -> None:
         for operand in node.get("operands") or []:
             _where(operand, into)
         return
+    if operator not in _WHERE_OPERATORS:
+        raise _unsupported(f"where operator {operator!r}", _WHERE_OPERATORS)
     path = node.get("path") or []
     prop = path[0] if isinstance(path, list) and len(path) == 1 else str(path)
     values = _values(node)
