@@ -117,8 +117,10 @@ def test_near_vector_named_vectors_where(api: Api, collection: dict[str, Any]) -
     assert set(aliased[0]) == {"file"}
 
 
-def test_unsupported_parts_are_named(api: Api, collection: dict[str, Any]) -> None:
+def test_unsupported_parts_are_named(api: Api, api_b: Api, collection: dict[str, Any]) -> None:
     cls = collection["cls"]
+    # Another workspace's key finds no such class.
+    assert _get(api_b, "{ Get { %s { name } } }" % cls).status == 404
 
     def error(query: str, status: int = 400) -> str:
         reply = _get(api, query)
