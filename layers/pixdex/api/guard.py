@@ -27,6 +27,7 @@ Cross-site requests:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -153,7 +154,7 @@ def check_query(route: Any, path: str, event: BaseProxyEvent) -> None:
     given = set(event.query_string_parameters or {})
     if not given or route is None or path in _FREE_QUERY_PATHS:
         return
-    known = {param.alias for param in get_flat_dependant(route.dependant).query_params}
+    known = _declared_query(route)
     unknown = sorted(given - known - _EVERY_ROUTE_PARAMS)
     if unknown:
         allowed = ", ".join(sorted(known)) or "none"
@@ -179,3 +180,9 @@ def install(app: ThreadSafeHttpResolver) -> None:
     """Put the checks in front of powertools' request validation for every route."""
     validation = getattr(app, "_request_validation_middleware", None)
     app._request_validation_middleware = _GuardThenValidate(validation)  # type: ignore[assignment]
+
+
+@lru_cache(maxsize=256)
+def _declared_query(route: Any) -> frozenset[str]:
+    """The query parameters a route declares (routes live as long as the app)."""
+    return frozenset(param.alias for param in get_flat_dependant(route.dependant).query_params)
