@@ -175,6 +175,12 @@ def test_anchors(api: Api, gallery: dict[str, Any], image_files: dict[str, bytes
                            [("file", "q.jpg", image_files["coffee.jpg"])])
     uploaded = api.call("POST", "/v1/anchors/upload", raw=form, headers={"Content-Type": kind})
     assert uploaded.status == 201, uploaded.body
+    # A form part the route does not take is refused, not dropped.
+    extra, kind = multipart({"bounding_box": "{}", "boundingbox": "{}"},
+                            [("file", "q.jpg", image_files["coffee.jpg"])])
+    refused = api.call("POST", "/v1/anchors/upload", raw=extra, headers={"Content-Type": kind})
+    assert refused.status == 422 and refused.error["field"] == "boundingbox"
+    assert "bounding_box, file" in refused.error["message"]
     assert uploaded.json["bounding_box"] == {"x": 0.0, "y": 0.0, "width": 0.5, "height": 0.5}
     assert api.ok("GET", f"/v1/anchors/{anchor['anchor_id']}")["anchor_id"] == anchor["anchor_id"]
     assert api.ok("DELETE", f"/v1/anchors/{anchor['anchor_id']}")["deleted"] is True

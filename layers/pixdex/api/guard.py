@@ -12,7 +12,7 @@ Access rules:
   ``X-Api-Key: KEY`` or ``?api_key=KEY``) unless keys are off (``pixdex serve
   --no-auth``): then every request acts in the configured workspace with full rights.
 * A ``read`` key may GET and search; anything else answers 403.
-* A query parameter the route does not declare answers 422 naming it.
+* A query parameter or multipart part the route does not declare answers 422 naming it.
 
 Cross-site requests:
 
@@ -27,6 +27,8 @@ Cross-site requests:
 
 from __future__ import annotations
 
+import base64
+import re
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,6 +65,8 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _EVERY_ROUTE_PARAMS = frozenset({"api_key"})
 # Pages whose query string is their own state (the web app's, Swagger UI's), not the API's.
 _FREE_QUERY_PATHS = frozenset({"/", "/docs"})
+_BOUNDARY = re.compile(r"(?i)multipart/form-data.*?;\s*boundary=(\"[^\"]+\"|[^;\s]+)")
+_PART_NAME = re.compile(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"')
 
 
 def _api_key(app: ThreadSafeHttpResolver) -> str | None:
@@ -146,6 +150,7 @@ def check_request(app: ThreadSafeHttpResolver) -> None:
         )
     app.context["principal"] = principal
     check_query(route, path, event)
+    check_form(route, path, event)
 
 
 def check_query(route: Any, path: str, event: BaseProxyEvent) -> None:
@@ -154,7 +159,7 @@ def check_query(route: Any, path: str, event: BaseProxyEvent) -> None:
     given = set(event.query_string_parameters or {})
     if not given or route is None or path in _FREE_QUERY_PATHS:
         return
-    known = _declared_query(route)
+    known = _declared(route, "query")
     unknown = sorted(given - known - _EVERY_ROUTE_PARAMS)
     if unknown:
         allowed = ", ".join(sorted(known)) or "none"
@@ -182,7 +187,43 @@ def install(app: ThreadSafeHttpResolver) -> None:
     app._request_validation_middleware = _GuardThenValidate(validation)  # type: ignore[assignment]
 
 
-@lru_cache(maxsize=256)
-def _declared_query(route: Any) -> frozenset[str]:
-    """The query parameters a route declares (routes live as long as the app)."""
-    return frozenset(param.alias for param in get_flat_dependant(route.dependant).query_params)
+def check_form(route: Any, path: str, event: BaseProxyEvent) -> None:
+    """Refuse multipart parts the route does not declare (they would be dropped)."""
+    content_type = event.headers.get("content-type") or ""
+    boundary = _BOUNDARY.search(content_type)
+    if route is None or boundary is None or not event.body:
+        return
+    body = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()
+    delimiter = b"--" + boundary.group(1).strip('"').encode()
+    names: set[str] = set()
+    for start in _occurrences(body, delimiter):
+        # Each part's headers follow its delimiter; only they are read, not the bytes.
+        head = body[start: start + 2048].split(b"\r\n\r\n", 1)[0]
+        found = _PART_NAME.search(head)
+        if found is not None:
+            names.add(found.group(1).decode("utf-8", "replace"))
+    unknown = sorted(names - _declared(route, "body"))
+    if unknown:
+        allowed = ", ".join(sorted(_declared(route, "body"))) or "none"
+        raise InvalidInputError(
+            f"unknown form field(s) {', '.join(repr(u) for u in unknown)} for {path}; it "
+            f"takes: {allowed}", field=unknown[0],
+        )
+
+
+def _occurrences(data: bytes, needle: bytes) -> list[int]:
+    found: list[int] = []
+    at = data.find(needle)
+    while at >= 0:
+        found.append(at + len(needle))
+        at = data.find(needle, at + len(needle))
+    return found
+
+
+@lru_cache(maxsize=512)
+def _declared(route: Any, where: str) -> frozenset[str]:
+    """The query parameters or body fields a route declares (routes live as long as the
+    app, so this is worked out once per route)."""
+    flat = get_flat_dependant(route.dependant)
+    params = flat.query_params if where == "query" else flat.body_params
+    return frozenset(param.alias for param in params)
