@@ -125,6 +125,9 @@ def test_clarifai_errors(api: Api, api_keys: Keys, app: dict[str, Any]) -> None:
         "app_id")
     assert error({"inputs": []}, 422, "/v2/inputs")["field"] == "inputs"
     assert error({"inputs": [{"data": {"image": {"url": "x"}}}] * 129}, 413, "/v2/inputs")
+    lost = _post(api, api_keys.a, "/v2/inputs", {"inputs": [{"data": {"image": {"url": "x"}}}]})
+    assert lost.status == 200 and lost.json["status"]["code"] == 10020
+    assert lost.json["inputs"][0]["status"]["code"] == 30002
     assert error({"query": {"ands": [{}]}}, 401, key="pdx_not_a_real_key_0000000000")
     assert error({"inputs": [{"data": {}}]}, 403, "/v2/inputs", key=api_keys.a_read)
     assert _post(api, api_keys.a_read, path, {"query": {"ands": [{}]}}).status == 200

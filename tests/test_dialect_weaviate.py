@@ -142,6 +142,10 @@ def test_unsupported_parts_are_named(api: Api, api_b: Api, collection: dict[str,
                                  422)
     assert "Nope" in error("{ Get { Nope { name } } }", 404)
     assert "mutation" in error("mutation { Get { x } }")
+    assert "where must be" in error("{ Get { %s(where: 5) { name } } }" % cls)
+    assert "list of numbers" in error('{ Get { %s(nearVector: {vector: ["a"]}) { name } } }' % cls)
+    assert "autocut" in error('{ Get { %s(autocut: "x") { name } } }' % cls)
+    assert "must be an object" in error('{ Get { %s(nearImage: "abc") { name } } }' % cls)
     assert _get(api, "{ Get { %s(limit: 500) { name } } }" % cls).status == 422
 
 

@@ -101,9 +101,13 @@ def _add(app_id: str, body: AddInputs, caller: Caller) -> dict[str, Any]:
     items = [_new_image(item) for item in body.inputs]
     dataset = ensure_dataset(settings(), caller.workspace, app_id)
     added = add_images_each(settings(), caller.workspace, dataset.id, items)
-    mixed = any(a.status == "failed" for a in added)
+    failed = sum(a.status == "failed" for a in added)
+    status = OK if not failed else (
+        {"code": 10020, "description": "Failure"} if failed == len(added)
+        else {"code": 10010, "description": "Mixed Success"}
+    )
     return {
-        "status": {"code": 10010, "description": "Mixed Success"} if mixed else OK,
+        "status": status,
         "inputs": [_input(a, item.url) for a, item in zip(added, items, strict=True)],
     }
 

@@ -78,10 +78,16 @@ def _values(node: dict[str, Any]) -> list[str]:
                           field="query")
 
 
-def _where(node: dict[str, Any], into: dict[str, Any]) -> None:
+def _where(node: Any, into: dict[str, Any]) -> None:
+    if not isinstance(node, dict):
+        raise BadRequestError("where must be an object {path, operator, value...} or "
+                              "{operator: And, operands: [...]}", field="query")
     operator = _operator(node)
     if operator == "And":
-        for operand in node.get("operands") or []:
+        operands = node.get("operands")
+        if not isinstance(operands, list):
+            raise BadRequestError("where And needs operands: [...]", field="query")
+        for operand in operands:
             _where(operand, into)
         return
     if operator not in _WHERE_OPERATORS:
@@ -120,12 +126,20 @@ def _near(args: dict[str, Any], request: dict[str, Any]) -> list[float] | None:
         raise BadRequestError(f"give one of {', '.join(given)}", field="query")
     if not given:
         return None
-    near: dict[str, Any] = args[given[0]]
+    near = args[given[0]]
+    if not isinstance(near, dict):
+        raise BadRequestError(f"{given[0]} must be an object, e.g. {{image: BASE64}}",
+                              field="query")
     vector = None
     if given[0] == "nearImage":
         request["image"] = near.get("image")
     elif given[0] == "nearVector":
-        vector = [float(v) for v in near.get("vector") or []]
+        raw = near.get("vector")
+        if not isinstance(raw, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in raw
+        ):
+            raise BadRequestError("nearVector.vector must be a list of numbers", field="query")
+        vector = [float(v) for v in raw]
     else:
         request["prompt"] = ", ".join(str(c) for c in near.get("concepts") or [])
     if "distance" in near and "certainty" in near:
@@ -235,8 +249,11 @@ def _get(workspace: str, node: Field) -> list[dict[str, Any]]:
     page = run_search(settings(), workspace, SearchRequest.model_validate(request),
                       vector=vector)
     results = page.results
-    if "autocut" in node.args and int(node.args["autocut"]) > 0:
-        results = results[: autocut([1.0 - r.score for r in results], int(node.args["autocut"]))]
+    jumps = node.args.get("autocut", 0)
+    if not isinstance(jumps, int) or isinstance(jumps, bool):
+        raise BadRequestError("autocut must be an integer (jumps to keep)", field="query")
+    if jumps > 0:
+        results = results[: autocut([1.0 - r.score for r in results], jumps)]
     return [_object(r, props, extra) for r in results]
 
 
