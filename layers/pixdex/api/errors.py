@@ -57,7 +57,10 @@ def error_response(
 
 
 def _field(loc: Any) -> str | None:
-    parts = [str(p) for p in loc if p not in _LOCATIONS]
+    # Only the leading location ("body", "query"...): a body field may be called "query".
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
     return ".".join(parts) or None
 
 
