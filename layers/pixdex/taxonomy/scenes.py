@@ -42,6 +42,7 @@ __all__ = [
     "OUTDOOR",
     "PLACE_MIN",
     "RURAL",
+    "SCENE_ALIASES",
     "SCENE_NAMES",
     "SETTING_MIN",
     "URBAN",
@@ -79,6 +80,20 @@ SCENE_NAMES = (
     *(imagenet_class_names()[i] for i in sorted(NAMED_SCENES)),
     "outdoor", "indoor", "urban", "rural", "daytime", "nighttime",
 )
+
+# Everyday words for the scene names, for tag filters (plurals and case are handled by
+# the matcher): "outdoors", "night", "seaside" find what the rules above tag.
+SCENE_ALIASES = {
+    "outdoors": "outdoor", "outside": "outdoor", "exterior": "outdoor",
+    "indoors": "indoor", "inside": "indoor", "interior": "indoor",
+    "day": "daytime", "daylight": "daytime", "day time": "daytime",
+    "night": "nighttime", "night time": "nighttime", "evening": "nighttime",
+    "city": "urban", "street": "urban", "town": "urban",
+    "countryside": "rural", "farm": "rural", "farmland": "rural",
+    "seashore": "beach", "seaside": "beach", "coast": "beach", "shore": "beach",
+    "seacoast": "beach", "alp": "mountain", "lakeside": "lakeshore", "lake": "lakeshore",
+    "reef": "coral reef",
+}  # fmt: skip
 
 
 def _mass(probs: NDArray[np.float64], classes: Iterable[int]) -> float:
