@@ -12,19 +12,23 @@ import numpy as np
 import pytest
 
 from pixdex.app.ingest import ingest
+from pixdex.app.retag_classes import retag, retag_from_classes
 from pixdex.app.search import search
 from pixdex.app.sources import local_items
 from pixdex.app.tag_match import expand_tag_filter
 from pixdex.config import Settings
 from pixdex.engines import get_model
+from pixdex.errors import ModelCapabilityError, NotFoundError
 from pixdex.inference.imagenet import NUM_CLASSES, imagenet_class_names
 from pixdex.models import AutoTags, ImageMetadata, SearchQuery
+from pixdex.storage import catalog
 from pixdex.storage.connection import connect
 from pixdex.storage.taxonomy import save_auto_tags
 from pixdex.taxonomy.offline import GENERIC_MIN, offline_tags
 from pixdex.taxonomy.scenes import scene_tags
 from pixdex.text.hierarchy import generic_labels, label_for
 from tests.tag_evaluation import Scores, evaluate, load_labelled_photos, tag_photos
+from tests.test_cli import run as run_cli
 
 # Measured (docs/models.md): objects precision 0.50 recall 0.75, scenes 0.50 / 0.29.
 # Floors sit just below, so a regression in the hierarchy or the rules shows.
@@ -174,3 +178,35 @@ def test_unknown_words_match_nothing_and_get_hints(
     assert page.total == 0 and page.results == []
     page = search(SearchQuery(dataset=tagged_dataset, objects=["shepherd"]), settings)
     assert page.total == 0 and any("German Shepherd Dog" in w for w in page.warnings)
+
+
+def test_retag_gives_old_rows_their_labels_and_scenes(
+    settings: Settings, tagged_dataset: str, cli_env: dict[str, str]
+) -> None:
+    page = search(SearchQuery(dataset=tagged_dataset, objects=["building"]), settings)
+    china = page.results[0]
+    with connect(settings) as conn:  # as ingest wrote it before this change
+        save_auto_tags(conn, [(china.id, AutoTags(objects={"palace": 0.32}))])
+    assert "china" not in _names(settings, dataset=tagged_dataset, scenes=["outdoor"])
+    report = retag_from_classes(tagged_dataset, settings.model, settings, page_size=2)
+    assert report.images == 5
+    again = search(SearchQuery(dataset=tagged_dataset, scenes=["outdoor"]), settings).results
+    retagged = next(h for h in again if h.name == "china.png")
+    assert {"building", "palace"} <= set(retagged.auto_tags.objects)
+    assert "daytime" in retagged.auto_tags.scenes
+    done = run_cli(cli_env, "retag", "--dataset", tagged_dataset, "--json")
+    assert json.loads(done.stdout)["images"] == 5
+
+
+def test_retag_refuses_what_it_cannot_do(settings: Settings, cli_env: dict[str, str]) -> None:
+    empty = f"empty-{uuid.uuid4().hex[:6]}"
+    with connect(settings) as conn:
+        catalog.ensure_dataset(conn, settings.workspace, empty)
+    with pytest.raises(ModelCapabilityError, match="no vision-language model"):
+        retag(empty, settings)
+    with pytest.raises(NotFoundError):
+        retag("no-such-dataset", settings)
+    refused = run_cli(cli_env, "retag", "--dataset", empty, ok=False)
+    assert refused.returncode == 2 and "class scores" in refused.stderr
+    unknown = run_cli(cli_env, "retag", "--dataset", empty, "--model", "nope", ok=False)
+    assert unknown.returncode == 2 and "nope" in unknown.stderr
