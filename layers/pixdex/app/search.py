@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pixdex.app.query_vector import query_vector
+from pixdex.app.calibration import Calibration, calibration_for
+from pixdex.app.query_vector import QueryVector, query_vector
 from pixdex.app.tag_hints import tag_hints
 from pixdex.app.tag_match import query_tag_names
 from pixdex.config import Settings, get_settings
 from pixdex.engines import get_model
-from pixdex.errors import InvalidInputError
+from pixdex.errors import InvalidInputError, ModelCapabilityError
 from pixdex.imaging.decode import DecodedImage, crop_to_box, decode_image
 from pixdex.models import (
     TAG_KINDS,
@@ -225,7 +226,8 @@ def _similarity(
         # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.
         exact = True
         ranked = candidates(True)
-    max_distance = None if query.threshold is None else target.max_distance(query.threshold)
+    fit = _calibration(query, target, settings)
+    max_distance = _max_distance(query, target, fit)
     if max_distance is not None:
         ranked = [(i, d) for i, d in ranked if d <= max_distance + 1e-6]
     page = [(i, target.score(d)) for i, d in ranked[query.offset : window]]
@@ -245,7 +247,7 @@ def _similarity(
             else max(len(ranked), window)
         )
     return SearchPage(
-        total=total, offset=query.offset, results=_hits(conn, page), exact=exact,
+        total=total, offset=query.offset, results=_hits(conn, page, fit), exact=exact,
         warnings=warnings,
     )
 
@@ -268,7 +270,36 @@ def _weak_prompt_warning(
     ]
 
 
-def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:
+def _calibration(
+    query: SearchQuery, target: QueryVector, settings: Settings
+) -> Calibration | None:
+    """The model's similarity calibration, for cosine searches (see app.calibration)."""
+    if target.metric != "cosine":
+        if query.min_similarity is not None:
+            raise ModelCapabilityError(
+                "min_similarity applies to image and vision-language searches (cosine "
+                "scores); an offline prompt scores by class probability: use threshold",
+                field="min_similarity",
+            )
+        return None
+    return calibration_for(target.model, settings, required=query.min_similarity is not None)
+
+
+def _max_distance(
+    query: SearchQuery, target: QueryVector, fit: Calibration | None
+) -> float | None:
+    """The tighter of the raw ``threshold`` and the calibrated ``min_similarity``."""
+    limits = []
+    if query.threshold is not None:
+        limits.append(target.max_distance(query.threshold))
+    if query.min_similarity is not None and fit is not None:
+        limits.append(target.max_distance(fit.cosine(query.min_similarity)))
+    return min(limits) if limits else None
+
+
+def _hits(
+    conn: Conn, ranked: list[tuple[UUID, float]], fit: Calibration | None = None
+) -> list[SearchHit]:
     rows = search_sql.hit_rows(conn, [i for i, _ in ranked])
     hits: list[SearchHit] = []
     for image_id, score in ranked:
@@ -281,6 +312,7 @@ def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:
                 name=str(row["name"]),
                 folder=str(row["folder"]),
                 score=round(score, 6),
+                similarity=None if fit is None else round(fit.similarity(score), 6),
                 width=row["width"],
                 height=row["height"],
                 storage_key=str(row["storage_key"]),
