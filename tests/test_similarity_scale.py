@@ -113,5 +113,5 @@ def test_a_model_without_a_fit_has_no_similarity_and_refuses_min_similarity(
     from pixdex.errors import ModelCapabilityError
 
     assert calibration_for("siglip2-uncalibrated", settings, required=False) is None
-    with pytest.raises(ModelCapabilityError, match="bench_calibration.py --model siglip2"):
+    with pytest.raises(ModelCapabilityError, match=r"bench_calibration\.py --model siglip2"):
         calibration_for("siglip2-uncalibrated", settings, required=True)

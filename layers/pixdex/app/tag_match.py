@@ -29,7 +29,7 @@ from pixdex.models import TAG_KINDS, SearchQuery, TagKind
 from pixdex.storage.connection import Conn
 from pixdex.storage.taxonomy import list_extensions
 from pixdex.taxonomy import base_taxonomy, merge
-from pixdex.taxonomy.scenes import SCENE_ALIASES, SCENE_NAMES
+from pixdex.taxonomy.scenes import SCENE_ALIASES, scene_names
 from pixdex.text.hierarchy import generic_labels, label_for, name_key
 from pixdex.text.lexicon import content, lexicon
 
@@ -51,7 +51,7 @@ def _known() -> dict[TagKind, dict[tuple[str, ...], set[str]]]:
     objects = (*imagenet_class_names(), *(label.name for label in generic_labels()))
     return {
         "objects": _index(objects),
-        "scenes": _index(SCENE_NAMES),
+        "scenes": _index(scene_names()),
         "attributes": _index(PIXEL_ATTRIBUTES),
     }
 

@@ -4,8 +4,8 @@
   generic label of :mod:`pixdex.text.hierarchy` one of whose classes has probability
   >= :data:`GENERIC_MIN`, scored by the summed probability of all its classes ("Egyptian
   Mau" 0.40 + "tiger cat" 0.32 + "tabby cat" 0.17 -> "cat" 0.89, "mammal" 0.93,
-  "animal" 0.94). Generic labels are not counted against ``top_k``: they are the same
-  evidence at coarser grain.
+  "animal" 0.94). Generic labels are not counted against ``top_k`` (they are the same
+  evidence at coarser grain) but, like the classes, must reach ``threshold``.
 * scenes: :func:`pixdex.taxonomy.scenes.scene_tags` (classes and pixel attributes).
 * attributes: the pixel rules' (unchanged).
 
@@ -47,7 +47,7 @@ def offline_tags(
     sums = label_scores(probs)
     for label in generic_labels():
         score = sums[label.name]
-        if label.classes & sure:
+        if label.classes & sure and score >= threshold:
             objects[label.name] = max(objects.get(label.name, 0.0), round(score, 4))
     return AutoTags(
         objects=objects, scenes=scene_tags(probs_row, attributes), attributes=dict(attributes)

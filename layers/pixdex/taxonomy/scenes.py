@@ -29,6 +29,7 @@ evidence for any place (a cat or a coffee cup is photographed indoors and out).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,9 +44,9 @@ __all__ = [
     "PLACE_MIN",
     "RURAL",
     "SCENE_ALIASES",
-    "SCENE_NAMES",
     "SETTING_MIN",
     "URBAN",
+    "scene_names",
     "scene_tags",
 ]
 
@@ -76,10 +77,13 @@ INDOOR = _ids(423, 453, 493, 495, 508, 516, 520, 526, 527, 532, 534, 548, 550, 5
 URBAN = _ids(468, 704, 829, 874, 919, 920, 734, 779)
 RURAL = _ids(425, 595, 730, 856, 866, 912, 958, 339, 345, 346, 348, 349, 410)
 
-SCENE_NAMES = (
-    *(imagenet_class_names()[i] for i in sorted(NAMED_SCENES)),
-    "outdoor", "indoor", "urban", "rural", "daytime", "nighttime",
-)
+
+
+@lru_cache(maxsize=1)
+def scene_names() -> tuple[str, ...]:
+    """Every scene name the rules can give (read lazily: Lambda cold starts import this)."""
+    named = tuple(imagenet_class_names()[i] for i in sorted(NAMED_SCENES))
+    return (*named, "outdoor", "indoor", "urban", "rural", "daytime", "nighttime")
 
 # Everyday words for the scene names, for tag filters (plurals and case are handled by
 # the matcher): "outdoors", "night", "seaside" find what the rules above tag.
