@@ -72,6 +72,11 @@ def test_search_like_file_and_by_id(cli_env: dict[str, str],
     boxed = run(cli_env, "search", "--dataset", dataset, "--like", str(root / "coffee.png"),
                 "--box", "0.25,0.25,0.5,0.5")
     assert "match(es)" in boxed.stdout
+    related = json.loads(run(cli_env, "search", "--dataset", dataset, "--like",
+                             str(root / "pets" / "chelsea_flip.jpg"), "--min-similarity",
+                             "0.6", "--json").stdout)
+    assert {r["name"] for r in related["results"]} == {"chelsea.jpg", "chelsea_flip.jpg"}
+    assert all(r["similarity"] >= 0.6 for r in related["results"])
 
 
 def test_search_by_tags_and_filters(cli_env: dict[str, str],
@@ -173,6 +178,10 @@ def test_search_by_prompt(cli_env: dict[str, str],
          "argument --limit: must be 1..250, got 251"),
         (["search", "--dataset", "cli", "--objects", "x", "--limit", "0"], "must be 1..250"),
         (["search", "--dataset", "cli", "--objects", "x", "--threshold", "2"], "threshold"),
+        (["search", "--dataset", "cli", "--objects", "x", "--min-similarity", "1.5"],
+         "min_similarity"),
+        (["search", "--dataset", "cli", "--prompt", "a cat", "--min-similarity", "0.5"],
+         "use threshold"),
         (["search", "--dataset", "cli", "--like", "/no/such.jpg"], "no such file"),
         (["search", "--dataset", "cli", "--box", "0,0,1,1"], "--box needs --like"),
         (["remove", "--dataset", "cli"], "at least one PATH"),
