@@ -20,13 +20,13 @@ from uuid import UUID
 from pixdex.app.service import blobs, indexing
 from pixdex.app.service.fetch import fetch_url
 from pixdex.app.service.indexing import IndexJob
-from pixdex.app.service.inputs import decode_base64
 from pixdex.app.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
 from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, PixdexError
 from pixdex.imaging import sniff_format
+from pixdex.imaging.base64_text import decode_base64
 from pixdex.models import ImageMetadata
 from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
@@ -97,6 +97,40 @@ def add_images(
                 blobs.delete_quietly(done.ref)
         raise
     return _index(settings, workspace, dataset.id, [done.row for done in stored])
+
+
+def add_images_each(
+    settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage]
+) -> list[AddedImage]:
+    """As :func:`add_images`, but each image stands alone (Clarifai's inputs): one whose
+    bytes cannot be obtained (a bad URL, bad base64) is answered ``failed`` with the reason
+    and the others are added. A URL is kept as the image's ``metadata.source_url``."""
+    check_count(len(items), settings)
+    with connect(settings) as conn:
+        dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
+    answers: list[AddedImage | None] = []
+    rows: list[PendingRow] = []
+    fetched = 0
+    for n, item in enumerate(items):
+        try:
+            if item.name is not None:
+                check_name(item.name, f"images.{n}.name")
+            meta = ImageMeta.model_validate(item.model_dump(exclude={"base64", "url"}))
+            if item.url is not None:
+                meta.metadata = {**meta.metadata, "source_url": item.url}
+            data = _obtain(settings, item, n, fetched)
+        except PixdexError as exc:
+            name = item.name or item.url or f"images.{n}"
+            answers.append(AddedImage(id=None, name=name[:255], status="failed",
+                                      error=exc.message))
+            continue
+        done = _store(settings, dataset.id, Upload(data, meta))
+        del data  # one image in memory at a time
+        fetched += done.size if item.url is not None else 0
+        rows.append(done.row)
+        answers.append(None)
+    added = iter(_index(settings, workspace, dataset.id, rows).images if rows else [])
+    return [answer if answer is not None else next(added) for answer in answers]
 
 
 def _obtain(settings: Settings, item: NewImage, n: int, fetched: int) -> bytes:
