@@ -107,6 +107,8 @@ class IndexedFile(BaseModel):
     id: UUID | None
     status: Literal["indexed", "skipped", "failed", "removed"]
     error: str | None = None
+    # The duplicate gate: the image this one duplicates (skipped, or indexed and linked).
+    duplicate_of: UUID | None = None
 
 
 class FacetValue(BaseModel):
