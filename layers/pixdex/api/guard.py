@@ -27,6 +27,7 @@ Cross-site requests:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from pixdex.api import deps
 from pixdex.api.resolver import ThreadSafeHttpResolver
+from pixdex.app.service import quota
 from pixdex.app.service.keys import Principal, authenticate
 from pixdex.config import Settings
 from pixdex.errors import (
@@ -65,16 +67,21 @@ _EVERY_ROUTE_PARAMS = frozenset({"api_key"})
 _FREE_QUERY_PATHS = frozenset({"/", "/docs"})
 
 
-def _api_key(app: ThreadSafeHttpResolver) -> str | None:
-    event = app.current_event
-    header = event.headers.get("authorization") or ""
+def api_key_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The key a request carries; ``headers`` looked up by lower-case name."""
+    header = headers.get("authorization") or ""
     scheme, _, value = header.strip().partition(" ")
     # "Key KEY" is Clarifai's spelling of the same header.
     if scheme.lower() in ("bearer", "key") and value.strip():
         return value.strip()
-    if event.headers.get("x-api-key"):
-        return event.headers["x-api-key"].strip()
-    return (event.query_string_parameters or {}).get("api_key")
+    if headers.get("x-api-key"):
+        return headers["x-api-key"].strip()
+    return query.get("api_key")
+
+
+def _api_key(app: ThreadSafeHttpResolver) -> str | None:
+    event = app.current_event
+    return api_key_from(event.headers, event.query_string_parameters or {})
 
 
 def _host_name(host: str) -> str:
@@ -137,6 +144,8 @@ def check_request(app: ThreadSafeHttpResolver) -> None:
         principal = authenticate(settings, _api_key(app))
     else:
         principal = Principal(settings.workspace, "write", None)
+    if principal.key_id is not None:
+        quota.take(settings, str(principal.key_id))
     # After the key: an anonymous caller learns nothing about what it sent.
     check_cross_site(event)
     method = event.http_method.upper()

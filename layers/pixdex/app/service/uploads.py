@@ -20,13 +20,13 @@ from uuid import UUID
 from pixdex.app.service import blobs, indexing
 from pixdex.app.service.fetch import fetch_url
 from pixdex.app.service.indexing import IndexJob
-from pixdex.app.service.inputs import decode_base64
 from pixdex.app.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
 from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, PixdexError
 from pixdex.imaging import sniff_format
+from pixdex.imaging.base64_text import decode_base64
 from pixdex.models import ImageMetadata
 from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
