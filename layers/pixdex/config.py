@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # must not hold a pool connection, or a Lambda, for minutes.
     search_timeout_ms: int = Field(default=20_000, ge=1, le=600_000)
     exact_search_max_rows: int = Field(default=20_000, ge=0)
+    # Dataset curation: how many nearest neighbours each image keeps (the kNN graph that
+    # duplicates, leakage, outliers and label doubts read), and how many kNN queries one
+    # statement of a recompute or incremental update carries.
+    curation_neighbours: int = Field(default=8, ge=2, le=64)
+    curation_batch: int = Field(default=256, ge=1, le=10_000)
+    curation_workers: int = Field(default=2, ge=1, le=32)
     workspace: str = Field(default="default", min_length=1, max_length=100)
 
     # Where images uploaded through the API are stored: a file:// folder or s3://bucket/prefix.

@@ -153,6 +153,7 @@ def run_search(
         in_batch=request.batch,
         in_annotation_job=request.annotation_job,
         threshold=request.threshold,
+        min_similarity=request.min_similarity,
         offset=request.offset,
         limit=request.limit,
         match_all=True,
@@ -191,7 +192,8 @@ def _project(
     fields: tuple[str, ...],
 ) -> dict[str, object]:
     values: dict[str, object] = {
-        "id": hit.id, "score": hit.score, "name": hit.name, "folder": hit.folder,
+        "id": hit.id, "score": hit.score, "similarity": hit.similarity, "name": hit.name,
+        "folder": hit.folder,
         "tags": hit.user_tags, "auto_tags": hit.auto_tags, "width": hit.width,
         "height": hit.height, "thumbnail_url": thumbnail_url(hit.id), "file_url": file_url(hit.id),
     }

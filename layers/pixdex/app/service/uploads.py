@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from pixdex.app.curation_schemas import DuplicateGate
 from pixdex.app.service import blobs, indexing
 from pixdex.app.service.fetch import fetch_url
 from pixdex.app.service.indexing import IndexJob
@@ -66,7 +67,8 @@ def check_name(name: str, field: str) -> str:
 
 
 def add_images(
-    settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage]
+    settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage],
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     """Add images given as base64 or URLs (the JSON route).
 
@@ -96,7 +98,7 @@ def add_images(
             if done.created:
                 blobs.delete_quietly(done.ref)
         raise
-    return _index(settings, workspace, dataset.id, [done.row for done in stored])
+    return _index(settings, workspace, dataset.id, [done.row for done in stored], gate)
 
 
 def add_images_each(
@@ -160,6 +162,7 @@ def _obtain(settings: Settings, item: NewImage, n: int, fetched: int) -> bytes:
 def upload_files(
     settings: Settings, workspace: str, dataset_id: UUID,
     files: Sequence[tuple[str | None, bytes]], meta: ImageMeta,
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     """Add uploaded files (the multipart route); ``meta`` applies to every file."""
     check_count(len(files), settings, field="file")
@@ -175,7 +178,7 @@ def upload_files(
         if not data:
             raise InvalidInputError(f"{filename or 'file'} is empty", field="file")
         uploads.append(Upload(data, meta, filename))
-    return store_and_index(settings, workspace, dataset_id, uploads)
+    return store_and_index(settings, workspace, dataset_id, uploads, gate)
 
 
 def _name(upload: Upload, sha256: str) -> str:
@@ -221,17 +224,19 @@ def _store(settings: Settings, dataset_id: UUID, upload: Upload) -> _Stored:
 
 
 def store_and_index(
-    settings: Settings, workspace: str, dataset_id: UUID, uploads: Sequence[Upload]
+    settings: Settings, workspace: str, dataset_id: UUID, uploads: Sequence[Upload],
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     """Store the bytes and ``pending`` rows, hand the new ones to the indexer, answer."""
     with connect(settings) as conn:
         dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
     rows = [_store(settings, dataset.id, upload).row for upload in uploads]
-    return _index(settings, workspace, dataset.id, rows)
+    return _index(settings, workspace, dataset.id, rows, gate)
 
 
 def _index(
-    settings: Settings, workspace: str, dataset_id: UUID, rows: Sequence[PendingRow]
+    settings: Settings, workspace: str, dataset_id: UUID, rows: Sequence[PendingRow],
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     with connect(settings) as conn:
         found = pending.insert_pending(conn, dataset_id, rows)
@@ -243,7 +248,7 @@ def _index(
     waiting = list(dict.fromkeys(a.id for a in added if a.status == "pending" and a.id))
     if waiting:
         indexing.submit(settings, IndexJob(workspace=workspace, dataset_id=dataset_id,
-                                           image_ids=waiting))
+                                           image_ids=waiting, gate=gate))
     return AddedImages(
         pending=sum(a.status == "pending" for a in added),
         indexed=sum(a.status == "indexed" for a in added),
