@@ -46,6 +46,14 @@ def test_workspaces_never_see_each_other(
         ("POST", "/v1/search", "/v1/search", {"like_image": image}, {}),
         ("POST", "/v1/search", "/v1/search", {"anchor_id": anchor}, {}),
         ("POST", "/v1/search", "/v1/search", {"image": anchor}, {}),
+        # Curation (pixdex.api.routes_curation).
+        *[("GET", f"/v1/datasets/{{dataset_id}}/{route}", f"/v1/datasets/{dataset}/{route}",
+           None, {}) for route in ("duplicates", "leakage", "outliers", "label-doubts",
+                                   "duplicate-gate")],
+        ("PUT", "/v1/datasets/{dataset_id}/duplicate-gate",
+         f"/v1/datasets/{dataset}/duplicate-gate", {"on_duplicate": "allow"}, {}),
+        ("POST", "/v1/datasets/{dataset_id}/curation/recompute",
+         f"/v1/datasets/{dataset}/curation/recompute", None, {}),
         # The vendor dialects (pixdex.api.dialects).
         ("POST", "/{workspace}/{project}/search", f"/{api_keys.workspace_a}/{name}/search",
          {}, {}),

@@ -27,8 +27,6 @@ Cross-site requests:
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -67,8 +65,6 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _EVERY_ROUTE_PARAMS = frozenset({"api_key"})
 # Pages whose query string is their own state (the web app's, Swagger UI's), not the API's.
 _FREE_QUERY_PATHS = frozenset({"/", "/docs"})
-_BOUNDARY = re.compile(r"(?i)multipart/form-data.*?;\s*boundary=(\"[^\"]+\"|[^;\s]+)")
-_PART_NAME = re.compile(rb'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"')
 
 
 def api_key_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
@@ -159,7 +155,6 @@ def check_request(app: ThreadSafeHttpResolver) -> None:
         )
     app.context["principal"] = principal
     check_query(route, path, event)
-    check_form(route, path, event)
 
 
 def check_query(route: Any, path: str, event: BaseProxyEvent) -> None:
@@ -191,26 +186,26 @@ class _GuardThenValidate(BaseMiddlewareHandler):  # type: ignore[type-arg]
 
 
 def install(app: ThreadSafeHttpResolver) -> None:
-    """Put the checks in front of powertools' request validation for every route."""
+    """Put the checks in front of powertools' request validation for every route, and
+    check the multipart part names where powertools parses them (once per request)."""
     validation = getattr(app, "_request_validation_middleware", None)
+    parse = getattr(validation, "_parse_multipart_data", None)
+    if parse is not None:
+        def checked_parse(resolver: Any, content_type: str) -> dict[str, Any]:
+            form: dict[str, Any] = parse(resolver, content_type)
+            route = resolver.context.get("_route")
+            path = route.openapi_path if route is not None else resolver.current_event.path
+            check_form(route, path, set(form))
+            return form
+
+        validation._parse_multipart_data = checked_parse  # type: ignore[union-attr]
     app._request_validation_middleware = _GuardThenValidate(validation)  # type: ignore[assignment]
 
 
-def check_form(route: Any, path: str, event: BaseProxyEvent) -> None:
+def check_form(route: Any, path: str, names: set[str]) -> None:
     """Refuse multipart parts the route does not declare (they would be dropped)."""
-    content_type = event.headers.get("content-type") or ""
-    boundary = _BOUNDARY.search(content_type)
-    if route is None or boundary is None or not event.body:
+    if route is None:
         return
-    body = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()
-    delimiter = b"--" + boundary.group(1).strip('"').encode()
-    names: set[str] = set()
-    for start in _occurrences(body, delimiter):
-        # Each part's headers follow its delimiter; only they are read, not the bytes.
-        head = body[start: start + 2048].split(b"\r\n\r\n", 1)[0]
-        found = _PART_NAME.search(head)
-        if found is not None:
-            names.add(found.group(1).decode("utf-8", "replace"))
     unknown = sorted(names - _declared(route, "body"))
     if unknown:
         allowed = ", ".join(sorted(_declared(route, "body"))) or "none"
@@ -218,15 +213,6 @@ def check_form(route: Any, path: str, event: BaseProxyEvent) -> None:
             f"unknown form field(s) {', '.join(repr(u) for u in unknown)} for {path}; it "
             f"takes: {allowed}", field=unknown[0],
         )
-
-
-def _occurrences(data: bytes, needle: bytes) -> list[int]:
-    found: list[int] = []
-    at = data.find(needle)
-    while at >= 0:
-        found.append(at + len(needle))
-        at = data.find(needle, at + len(needle))
-    return found
 
 
 @lru_cache(maxsize=512)

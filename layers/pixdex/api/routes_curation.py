@@ -24,6 +24,7 @@ from pixdex.app.curation_schemas import (
 router = new_router()
 TAGS = ["curation"]
 LEVEL = Query(description=f"granularity {LEVELS}; outside it: 422")
+# Unknown query parameters are refused for every route in one place (pixdex.api.guard).
 
 
 @router.get(

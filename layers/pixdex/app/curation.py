@@ -185,6 +185,15 @@ def clusters_of(pairs: Iterable[curation.Pair]) -> list[list[UUID]]:
     return ordered
 
 
+def cluster_ids(settings: Settings, workspace: str, dataset: str | UUID,
+                level: int) -> list[list[UUID]]:
+    """The dataset's near-duplicate clusters at ``level`` as ids (two or more members
+    each), largest first: what explore groups its ranked images by."""
+    with connect(settings) as conn:
+        _, pairs = _current_pairs(conn, settings, workspace, dataset, threshold(level))
+    return clusters_of(pairs)
+
+
 def _keeper(members: Sequence[curation.Member]) -> curation.Member:
     """The largest picture, then the sharpest, then the largest file, then the first id."""
     return min(

@@ -5,8 +5,9 @@
   answers ``{"anchor_media_id", "anchor_type": "UPLOAD"}``.
 * ``GET /api/v1/explore/{dataset_id}?anchor_media_id=&anchor_type=UPLOAD|MEDIA
   &entity_type=&threshold=&page_number=``: the dataset's images ranked by similarity to
-  the anchor (an uploaded image, or an indexed one for ``MEDIA``), grouped into clusters at
-  ``threshold`` 0-4 (0 finest), 100 clusters a page (:mod:`pixdex.app.service.explore`);
+  the anchor (an uploaded image, or an indexed one for ``MEDIA``), grouped by the
+  dataset-wide near-duplicate clusters at level ``threshold`` 0-4 (0 near-identical), 100
+  clusters a page (:mod:`pixdex.app.service.explore`);
   ``relevance_score`` is the cosine *distance* (lower is closer), as Visual Layer's.
 
 Both answer 409 while the dataset is not READY. ``entity_type=OBJECTS`` answers 400:

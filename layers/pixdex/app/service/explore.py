@@ -3,9 +3,9 @@ image or an indexed image), grouped into clusters of near-identical images, a pa
 clusters at a time (Visual Layer's ``explore``).
 
 The best :data:`MAX_EXPLORE_ROWS` images are ranked (the one search path,
-:func:`pixdex.app.service.search.run_search`) and grouped by :func:`dataset_clusters`:
-the one place that decides which images belong together, so it can later read the
-dataset-wide clusters the curation work computes instead of grouping the ranked rows.
+:func:`pixdex.app.service.search.run_search`) and grouped by :func:`dataset_clusters`
+into the dataset-wide near-duplicate clusters curation keeps (:mod:`pixdex.app.curation`;
+its levels 0-4 are Visual Layer's thresholds).
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from pixdex.app.service import clusters
+from pixdex.app import curation
 from pixdex.app.service.datasets import require_ready
 from pixdex.app.service.search import run_search
 from pixdex.app.service.search_schemas import MAX_API_LIMIT, SearchRequest
 from pixdex.config import Settings
-from pixdex.storage import images
-from pixdex.storage.connection import connect
 
 CLUSTERS_PER_PAGE = 100
 # How many of the best-ranked images are grouped: explore answers "what looks like this",
@@ -50,7 +48,7 @@ def explore(
     """One page of clusters. 409 while the dataset is not READY."""
     ready = require_ready(settings, workspace, dataset, "dataset_id")
     ranked = _ranked(settings, workspace, str(ready.id), anchor_id, like_image)
-    grouped = dataset_clusters(settings, ready.id, ranked, level)
+    grouped = dataset_clusters(settings, workspace, ready.id, ranked, level)
     start = page * CLUSTERS_PER_PAGE
     end = start + CLUSTERS_PER_PAGE
     return ExplorePage(grouped[start:end], more=len(grouped) > end)
@@ -77,14 +75,14 @@ def _ranked(
 
 
 def dataset_clusters(
-    settings: Settings, dataset_id: UUID, ranked: Sequence[Member], level: int
+    settings: Settings, workspace: str, dataset_id: UUID, ranked: Sequence[Member], level: int
 ) -> list[list[Member]]:
-    """``ranked`` grouped into clusters at ``level`` (0 finest ... 4 coarsest), in rank
-    order. Today: leader clustering of these rows (:mod:`pixdex.app.service.clusters`);
-    this is the function to point at dataset-wide clusters once they exist."""
-    del dataset_id  # what dataset-wide clusters will be looked up by
-    with connect(settings, readonly=True) as conn:
-        vectors = images.embeddings_by_ids(conn, [m.id for m in ranked], settings.model)
-    grouped = clusters.group([(m.id, m.name, m.score) for m in ranked], vectors, level)
-    by_id = {m.id: m for m in ranked}
-    return [[by_id[i] for i in cluster.members] for cluster in grouped]
+    """``ranked`` grouped by the dataset-wide near-duplicate clusters at ``level`` (0
+    near-identical ... 4 similar scene, :mod:`pixdex.app.curation`), in rank order: each
+    cluster is led by its best-ranked image; an image in no cluster stands alone."""
+    groups = curation.cluster_ids(settings, workspace, dataset_id, level)
+    cluster_of = {member: n for n, group in enumerate(groups) for member in group}
+    grouped: dict[object, list[Member]] = {}
+    for member in ranked:
+        grouped.setdefault(cluster_of.get(member.id, member.id), []).append(member)
+    return list(grouped.values())
