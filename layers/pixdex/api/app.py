@@ -27,6 +27,7 @@ from pixdex.api import (
     routes_meta,
     routes_search,
     routes_uploads,
+    routes_vectors,
     routes_web,
 )
 from pixdex.api.resolver import ThreadSafeHttpResolver
@@ -47,8 +48,8 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"api_key": []}]
 def create_app() -> ThreadSafeHttpResolver:
     app = ThreadSafeHttpResolver(enable_validation=True)
     for module in (
-        routes_datasets, routes_uploads, routes_images, routes_search, routes_anchors,
-        routes_meta, routes_web,
+        routes_datasets, routes_uploads, routes_images, routes_vectors, routes_search,
+        routes_anchors, routes_meta, routes_web,
     ):
         app.include_router(module.router)
     openapi: dict[str, Any] = {

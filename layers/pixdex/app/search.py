@@ -257,7 +257,7 @@ def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:
                 score=round(score, 6),
                 width=row["width"],
                 height=row["height"],
-                storage_key=str(row["storage_key"]),
+                storage_key=None if row["storage_key"] is None else str(row["storage_key"]),
                 user_tags=list(row["user_tags"]),
                 auto_tags=AutoTags.model_validate(row["auto_tags"]),
             )
