@@ -11,8 +11,9 @@ instead when passed with `-c pixdexLayerDir=build/layer-pixdex -c depsLayerDir=b
 
 The dependency list is pyproject.toml's, minus what a Lambda must not carry: the model
 runtime (onnxruntime, onnx, torch: the functions call the GPU endpoint), the embedded
-PostgreSQL and its model weights (local mode only), pyarrow (Parquet vector imports run on
-the CLI), the CDK itself, and boto3 (the Lambda runtime has it). Only PyPI is contacted, by pip.
+PostgreSQL and its model weights (local mode only), pyarrow (Parquet vector imports run
+on the CLI), the CDK itself, and boto3 (the Lambda runtime has it). Only PyPI is
+contacted, by pip.
 """
 
 from __future__ import annotations
