@@ -20,24 +20,10 @@ from pixdex.app.curation_schemas import (
     Outliers,
     Recomputed,
 )
-from pixdex.errors import InvalidInputError
 
 router = new_router()
 TAGS = ["curation"]
 LEVEL = Query(description=f"granularity {LEVELS}; outside it: 422")
-_ALWAYS = frozenset({"api_key"})
-
-
-def _only(*names: str) -> None:
-    """Refuse query parameters this route does not know (a typo must not be ignored)."""
-    given = router.current_event.query_string_parameters or {}
-    unknown = sorted(set(given) - _ALWAYS - set(names))
-    if unknown:
-        allowed = ", ".join(names) or "none"
-        raise InvalidInputError(
-            f"unknown query parameter(s) {', '.join(unknown)}; this route takes: {allowed}",
-            field=unknown[0],
-        )
 
 
 @router.get(
@@ -50,7 +36,6 @@ def duplicates(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=250)] = 50,
 ) -> Duplicates:
-    _only("level", "offset", "limit")
     return curation.duplicates(dataset_id, level=level, offset=offset, limit=limit,
                                workspace=caller.workspace, settings=settings())
 
@@ -62,7 +47,6 @@ def duplicates(
                         404),
 )
 def leakage(dataset_id: UUID, caller: Caller, level: Annotated[int, LEVEL] = 1) -> Leakage:
-    _only("level")
     return curation.leakage(dataset_id, level=level, workspace=caller.workspace,
                             settings=settings())
 
@@ -77,7 +61,6 @@ def outliers(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=250)] = 50,
 ) -> Outliers:
-    _only("offset", "limit")
     return curation.outliers(dataset_id, offset=offset, limit=limit,
                              workspace=caller.workspace, settings=settings())
 
@@ -90,7 +73,6 @@ def outliers(
 def doubts(
     dataset_id: UUID, caller: Caller, limit: Annotated[int, Query(ge=1, le=250)] = 50,
 ) -> LabelDoubts:
-    _only("limit")
     return label_doubts.label_doubts(dataset_id, limit=limit, workspace=caller.workspace,
                                      settings=settings())
 
@@ -101,7 +83,6 @@ def doubts(
     responses=responses("The gate", 404),
 )
 def get_gate(dataset_id: UUID, caller: Caller) -> DuplicateGate:
-    _only()
     return duplicate_gate.get_dataset_gate(dataset_id, workspace=caller.workspace,
                                            settings=settings())
 
@@ -112,7 +93,6 @@ def get_gate(dataset_id: UUID, caller: Caller) -> DuplicateGate:
     responses=responses("The gate as it is now", 403, 404),
 )
 def put_gate(dataset_id: UUID, body: DuplicateGate, caller: Caller) -> DuplicateGate:
-    _only()
     return duplicate_gate.set_dataset_gate(dataset_id, body, workspace=caller.workspace,
                                            settings=settings())
 
@@ -123,5 +103,4 @@ def put_gate(dataset_id: UUID, body: DuplicateGate, caller: Caller) -> Duplicate
     responses=responses("What was recomputed", 403, 404),
 )
 def recompute(dataset_id: UUID, caller: Caller) -> Recomputed:
-    _only()
     return curation.recompute(dataset_id, workspace=caller.workspace, settings=settings())

@@ -492,18 +492,20 @@ class Client(CurationCalls):
         return out[:limit]
 
     def by_similarity(
-        self, image_id: UUID | str, threshold: float = 0.6, limit: int = 50,
-        folder_path: str | None = None,
+        self, image_id: UUID | str, threshold: float | None = 0.6, limit: int = 50,
+        folder_path: str | None = None, *, min_similarity: float | None = None,
     ) -> list[SearchResult]:
         """Images like ``image_id`` (left out), most similar first, scoped to its dataset
-        and, unless ``folder_path`` says otherwise ("/" = whole dataset), its folder."""
+        and, unless ``folder_path`` says otherwise ("/" = whole dataset), its folder.
+        ``threshold`` floors the raw cosine, ``min_similarity`` the calibrated similarity
+        (the same scale on every model, docs/models.md); results carry both."""
         if not 1 <= limit <= 500:
             raise InvalidInputError("limit must be 1-500", field="limit")
         reference = self.image(image_id)
         request = SearchRequest(
-            like_image=reference.id, threshold=threshold, in_dataset=str(reference.dataset_id),
-            folder_path=folder_path or reference.folder, limit=min(limit, MAX_API_LIMIT),
-            fields=["name", "folder", "dataset"],
+            like_image=reference.id, threshold=threshold, min_similarity=min_similarity,
+            in_dataset=str(reference.dataset_id), folder_path=folder_path or reference.folder,
+            limit=min(limit, MAX_API_LIMIT), fields=["name", "folder", "dataset", "similarity"],
         )
         return self._collect(request, limit)
 
