@@ -166,8 +166,8 @@ def test_search_by_a_vector_file_with_filters_and_pages(
                                    vector=imported["vectors"][4].tolist(), **query), settings)
         return [hit.name for hit in found.results]
 
-    pages = [names(limit=7, offset=offset) for offset in range(0, 30, 7)]
-    assert len(sum(pages, [])) == len(set(sum(pages, []))) == 30
+    paged = [name for offset in range(0, 30, 7) for name in names(limit=7, offset=offset)]
+    assert len(paged) == len(set(paged)) == 30 and paged == names(limit=30)
     for filters, expected in (
         ({"split": "test"}, lambda n: n >= 20),
         ({"tags": ["even"]}, lambda n: n % 2 == 0),
@@ -213,7 +213,7 @@ def test_vector_file_bad_input(
     with pytest.raises(NotFoundError, match="no such file"):
         load_vector(str(tmp_path / "missing.npy"))
     (tmp_path / "text.npy").write_text("not numpy")
-    with pytest.raises(InvalidInputError, match="not a numpy .npy file"):
+    with pytest.raises(InvalidInputError, match=r"not a numpy \.npy file"):
         load_vector(str(tmp_path / "text.npy"))
     np.save(tmp_path / "two.npy", np.ones((2, DIM)))
     with pytest.raises(InvalidInputError, match=r"shape \(2, 24\)"):
