@@ -315,7 +315,7 @@ def _hits(
                 similarity=None if fit is None else round(fit.similarity(score), 6),
                 width=row["width"],
                 height=row["height"],
-                storage_key=str(row["storage_key"]),
+                storage_key=None if row["storage_key"] is None else str(row["storage_key"]),
                 user_tags=list(row["user_tags"]),
                 auto_tags=AutoTags.model_validate(row["auto_tags"]),
             )
