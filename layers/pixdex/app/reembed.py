@@ -31,6 +31,7 @@ from pixdex.imaging.decode import decode_image
 from pixdex.inference.base import EmbeddingModel, ModelSpec
 from pixdex.inference.pixels import model_pixels
 from pixdex.inference.specs import CLASS_VECTOR_SUFFIX, class_vector_spec
+from pixdex.pipeline import model_floor
 from pixdex.storage import catalog, images
 from pixdex.storage.catalog import Metric
 from pixdex.storage.connection import Conn, connect
@@ -90,7 +91,8 @@ def _pixels(key: str, target: _Target, settings: Settings) -> NDArray[np.float32
     ref = BlobRef.parse(key)
     data = store_for(ref).get(ref, max_bytes=settings.max_file_bytes)
     decoded = decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes,
+        floor=model_floor(target.runner),
     )
     picture: Image.Image = decoded.image
     return model_pixels(target.runner, [picture])

@@ -18,7 +18,7 @@ from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, S3Store, store_for
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NoFileError, NotFoundError
-from pixdex.imaging import CONTENT_TYPES, decode_image
+from pixdex.imaging import CONTENT_TYPES, SizeFloor, decode_image
 from pixdex.models import ImageRecord, ImageStatus
 from pixdex.storage import catalog, images, slots
 from pixdex.storage.connection import connect
@@ -180,9 +180,11 @@ def thumbnail(settings: Settings, workspace: str, image_id: UUID, size: int) -> 
         return FileBytes(store.get(cached, max_bytes=settings.max_file_bytes), "image/jpeg", name)
     except NotFoundError:
         pass
+    # Decoded at twice the thumbnail's size at least (JPEG by DCT scaling), as Pillow's
+    # own thumbnail() drafts: LANCZOS then still has pixels to average.
     decoded = decode_image(
         _read(settings, record), max_pixels=settings.max_image_pixels,
-        max_bytes=settings.max_file_bytes,
+        max_bytes=settings.max_file_bytes, floor=SizeFloor(long=2 * size),
     )
     picture = decoded.image.copy()
     picture.thumbnail((size, size), PILImage.Resampling.LANCZOS)

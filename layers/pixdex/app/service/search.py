@@ -72,9 +72,10 @@ def _query_vector(
         anchor_id = UUID(request.image)
     except ValueError:
         data = anchors.image_bytes(settings, request.image, "image")
-        return anchors.embed(
-            settings, anchors.decode(settings, data, "image"), request.bounding_box, model
+        decoded = anchors.decode(
+            settings, data, "image", box=request.bounding_box, model=model
         )
+        return anchors.embed(settings, decoded, request.bounding_box, model)
     return anchors.anchor_vector(
         settings, workspace, anchor_id, request.bounding_box, "image", model
     )
