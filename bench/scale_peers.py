@@ -6,10 +6,11 @@ Same vectors, queries, cases and ground truth as the pixdex run (``scale_data``)
 one JSON line: build seconds and per case p50/p95 ms and recall@10. Every engine holds all
 datasets in one collection and filters by dataset (and split), as pixdex does.
 
-* FAISS (the in-memory lower bound): ``IndexHNSWFlat`` (M 32, efConstruction 100, inner
+* FAISS (the in-memory lower bound): ``IndexHNSWFlat`` (M 16, efConstruction 64, inner
   product on unit vectors) with an ``IDSelectorBitmap`` for the dataset; filters at or
   under 20,000 rows: brute force over the filtered rows' vectors (gathered per query).
-* Chroma: a persistent collection (cosine HNSW, ``ef_search`` 100), ``where`` filters.
+* Chroma: a persistent collection (cosine HNSW, M 16, ``ef_search`` 100), ``where``
+  filters.
 * LanceDB: IVF_PQ index (cosine, 256 partitions, 96 sub-vectors), BITMAP scalar indexes
   on dataset and split, prefiltered queries with ``nprobes`` 20 and ``refine_factor`` 10.
 """
@@ -30,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
 import scale_data as sd
+from numpy.typing import NDArray
 
 K = 10
 CASES = (("largest dataset, no filter", "big", None),
@@ -60,8 +60,8 @@ def faiss_engine(vectors: NDArray[np.float32], names: list[str], splits: list[st
     import faiss
 
     faiss.omp_set_num_threads(1)
-    index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 100
+    index = faiss.IndexHNSWFlat(vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 64
     index.add(vectors)
     name_arr = np.array(names)
     split_arr = np.array(splits)
@@ -93,7 +93,7 @@ def chroma_engine(vectors: NDArray[np.float32], names: list[str], splits: list[s
     client = chromadb.PersistentClient(path=str(path))
     col = client.create_collection(
         "bench", configuration={"hnsw": {"space": "cosine", "ef_search": 100,
-                                         "ef_construction": 100, "max_neighbors": 32}})
+                                         "ef_construction": 100, "max_neighbors": 16}})
     for start in range(0, len(vectors), 5000):
         end = min(start + 5000, len(vectors))
         col.add(ids=[str(i) for i in range(start, end)], embeddings=vectors[start:end],
