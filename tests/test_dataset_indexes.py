@@ -240,3 +240,17 @@ def _megabytes(value: str) -> int:
         if value.endswith(unit):
             return round(float(value.removesuffix(unit)) * factor)
     raise AssertionError(value)
+
+
+@pytest.mark.parametrize("which,sort", [("large", "off"), ("small", "on")])
+def test_search_plan_sets_up_the_path_it_picks(
+    tuned: Settings, pair: tuple[Data, Data], which: str, sort: str
+) -> None:
+    data = pair[0] if which == "large" else pair[1]
+    with connect(tuned) as conn:
+        dataset_indexes.search_plan(conn, search_sql.Filters(dataset_id=data.dataset_id),
+                                    MODEL.name, CAP, ef_search=77)
+        row = conn.execute("SELECT current_setting('hnsw.ef_search') AS ef,"
+                           " current_setting('enable_sort') AS sort").fetchone()
+    # HNSW (own index): sorting every row is ruled out; exact (200 rows): a sort ranks them.
+    assert row is not None and (row["ef"], row["sort"]) == ("77", sort)

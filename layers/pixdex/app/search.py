@@ -204,18 +204,22 @@ def _similarity(
     model, dim, metric, vector = target.model, target.dim, target.metric, target.vector
     window = query.offset + query.limit
     cap = settings.exact_search_max_rows
-    plan = dataset_indexes.search_plan(conn, filters, model, cap)
+    # One statement: the path (and its planner settings, kept by this transaction).
+    plan = dataset_indexes.search_plan(
+        conn, filters, model, cap, ef_search=settings.hnsw_ef_search
+    )
     # Without a count the dataset's own index answers alone: an unfiltered HNSW search.
     matching = plan.matching
     exact = matching is not None and matching <= cap
 
-    def candidates(exact_scan: bool) -> list[tuple[UUID, float]]:
+    def candidates(exact_scan: bool, configured: bool = False) -> list[tuple[UUID, float]]:
         return search_sql.vector_candidates(
             conn, model=model, dim=dim, query=vector, filters=filters, k=window,
             exact=exact_scan, ef_search=settings.hnsw_ef_search, metric=metric,
+            configured=configured,
         )
 
-    ranked = candidates(exact)
+    ranked = candidates(exact, configured=True)
     known = plan.own_rows if matching is None else matching
     if not exact and len(ranked) < min(window, known or 0):
         # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.

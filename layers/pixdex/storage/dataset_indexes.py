@@ -21,7 +21,7 @@ from psycopg import sql
 
 from pixdex.storage.catalog import OPCLASS, Metric
 from pixdex.storage.connection import Conn
-from pixdex.storage.search_sql import Filters, matching_where
+from pixdex.storage.search_sql import Filters, matching_where, scan_settings_sql
 
 # Graph parameters of per-dataset indexes. ef_construction 128 (the shared index: 64):
 # at 500k clustered 768-d rows, 64 left recall@10 below 0.95 at any ef_search measured.
@@ -94,21 +94,32 @@ class SearchPlan:
 
 
 def search_plan(
-    conn: Conn, filters: Filters, model: str, cap: int
+    conn: Conn, filters: Filters, model: str, cap: int, *, ef_search: int | None = None
 ) -> SearchPlan:
-    """Own index or not, and (unless the own index answers alone) the capped count."""
+    """Own index or not, and (unless the own index answers alone) the capped count.
+
+    With ``ef_search`` the same statement also sets the planner settings of the path the
+    plan implies (exact: ``matching <= cap``), one round trip fewer per search; the
+    caller's transaction keeps them (``vector_candidates(configured=True)``).
+    """
     own = (
         dataset_index_name(model, filters.dataset_id) if filters.dataset_id is not None else None
     )
     where, params = matching_where(filters)
+    knobs: sql.Composable = sql.SQL("")
+    if ef_search is not None:
+        exact = sql.SQL("(p.matching IS NOT NULL AND p.matching <= {})").format(sql.Literal(cap))
+        knobs = sql.SQL(", {}").format(scan_settings_sql(exact, ef_search=ef_search))
     # The count is a subquery under CASE: PostgreSQL runs it only when that branch is taken.
     statement = sql.SQL(
-        "SELECT c.reltuples::bigint AS own_rows, CASE WHEN c.oid IS NULL OR {need}"
+        "SELECT p.own_rows, p.matching{knobs} FROM (SELECT c.reltuples::bigint AS own_rows,"
+        " CASE WHEN c.oid IS NULL OR {need}"
         " THEN (SELECT count(*) FROM (SELECT 1 FROM images i WHERE {w} LIMIT {cap}) m) END"
         " AS matching FROM (SELECT 1) one LEFT JOIN pg_class c"
-        " ON c.oid = to_regclass(%(own_index)s)"
+        " ON c.oid = to_regclass(%(own_index)s) OFFSET 0) p"
     ).format(
-        need=sql.Literal(not filters.scope_only), w=where, cap=sql.Literal(cap + 1),
+        knobs=knobs, need=sql.Literal(not filters.scope_only), w=where,
+        cap=sql.Literal(cap + 1),
     )
     row = conn.execute(statement, {**params, "own_index": own}).fetchone()
     assert row is not None

@@ -177,10 +177,13 @@ def vector_candidates(
     ef_search: int,
     max_scan_tuples: int = 20_000,
     metric: Metric = "cosine",
+    configured: bool = False,
 ) -> list[tuple[UUID, float]]:
     """Top ``k`` (+ a tie margin) rows by distance, ordered by (distance, id).
 
     The distance is pgvector's: cosine distance, or for ``ip`` the negative inner product.
+    ``configured``: the caller's transaction already holds this path's planner settings
+    (``dataset_indexes.search_plan`` sets them).
     """
     where = _where(filters)
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
@@ -204,7 +207,10 @@ def vector_candidates(
     )
     params = {**where.params, "query": HalfVector(query)}
     with _local(conn):
-        _scan_settings(conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples)
+        if not configured:
+            _scan_settings(
+                conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples
+            )
         rows = conn.execute(statement, params).fetchall()
     ranked = sorted(
         ((UUID(str(r["id"])), float(str(r["distance"]))) for r in rows),
@@ -238,22 +244,31 @@ def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: 
     and sort every filtered row are ruled out (with stale statistics right after a bulk
     ingest the planner would otherwise pick them).
     """
-    fallback = "on" if exact else "off"
-    knobs = (
-        ("enable_indexscan", "on"),
+    # One round trip for all of them: a search is latency-bound on round trips.
+    conn.execute(sql.SQL("SELECT {}").format(scan_settings_sql(
+        sql.Literal(exact), ef_search=ef_search, max_scan_tuples=max_scan_tuples)))
+
+
+def scan_settings_sql(
+    exact: sql.Composable, *, ef_search: int, max_scan_tuples: int = 20_000
+) -> sql.Composable:
+    """``set_config`` calls (a select list) for the planner settings of
+    ``_scan_settings``, the path picked by the SQL boolean ``exact``: so a statement that
+    decides the path can also set it up, in the same round trip."""
+    fallback = sql.SQL("CASE WHEN {} THEN 'on' ELSE 'off' END").format(exact)
+    knobs: tuple[tuple[str, sql.Composable], ...] = (
+        ("enable_indexscan", sql.Literal("on")),
         ("enable_seqscan", fallback),
         ("enable_bitmapscan", fallback),
         ("enable_sort", fallback),
-        ("hnsw.ef_search", str(int(ef_search))),
-        ("hnsw.iterative_scan", "strict_order"),
-        ("hnsw.max_scan_tuples", str(int(max_scan_tuples))),
+        ("hnsw.ef_search", sql.Literal(str(int(ef_search)))),
+        ("hnsw.iterative_scan", sql.Literal("strict_order")),
+        ("hnsw.max_scan_tuples", sql.Literal(str(int(max_scan_tuples)))),
     )
-    # One round trip for all of them: a search is latency-bound on round trips.
-    calls = sql.SQL(", ").join(
-        sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+    return sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), value)
         for name, value in knobs
     )
-    conn.execute(sql.SQL("SELECT {}").format(calls))
 
 
 def uses_hnsw(
