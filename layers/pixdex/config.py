@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     # must not hold a pool connection, or a Lambda, for minutes.
     search_timeout_ms: int = Field(default=20_000, ge=1, le=600_000)
     # Filtered rows ranked exactly (no index) up to this many; a dataset holding more gets
-    # an HNSW index of its own. ~4 us a row on two cores: 5,000 rows stay near 20 ms
-    # (bench/bench_scale.py).
+    # an HNSW index of its own. ~3 us a row on a quiet 2-core machine (26 us at load 10),
+    # so 5,000 rows is about the 20 ms budget (docs/benchmarks.md, "Search at scale").
     exact_search_max_rows: int = Field(default=5_000, ge=0)
     workspace: str = Field(default="default", min_length=1, max_length=100)
 
