@@ -66,6 +66,7 @@ def faiss_engine(vectors: NDArray[np.float32], names: list[str], splits: list[st
     name_arr = np.array(names)
     split_arr = np.array(splits)
     masks: dict[tuple[str, str | None], NDArray[np.bool_]] = {}
+    bitmaps: dict[tuple[str, str | None], NDArray[np.uint8]] = {}
 
     def search(q: NDArray[np.float32], dataset: str, split: str | None) -> list[int]:
         key = (dataset, split)
@@ -78,9 +79,10 @@ def faiss_engine(vectors: NDArray[np.float32], names: list[str], splits: list[st
             sims = vectors[rows] @ q
             top = np.argpartition(-sims, K - 1)[:K]
             return [int(rows[i]) for i in top[np.argsort(-sims[top])]]
-        bitmap = np.packbits(mask, bitorder="little")
-        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBitmap(len(mask), bitmap),
-                                            efSearch=100)
+        if key not in bitmaps:  # the selector reads this buffer: keep it alive
+            bitmaps[key] = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmaps[key]))
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=100)
         _, found = index.search(q[None, :], K, params=params)
         return [int(i) for i in found[0] if i >= 0]
     return search
