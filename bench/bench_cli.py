@@ -9,7 +9,10 @@ user exits:
 
 * ``up``: this script holds a connection for the whole measurement, so every command
   attaches to a running server (the issue's "database already up" target);
-* ``cold``: nothing else holds it, so each command starts and stops PostgreSQL itself.
+* ``cold``: nothing else holds it and ``PIXDEX_DB_LINGER_SECONDS=0``, so each command
+  starts and stops PostgreSQL itself;
+* ``lingering``: nothing else holds it, with the default linger (300 s): the first command
+  starts it and its keeper, the next ones attach (what a user typing commands gets).
 
     .venv/bin/python bench/bench_cli.py [--runs 7] [--label after] [--out bench/results/cli.json]
     git archive HEAD layers | tar -x -C /tmp/before   # the committed library, to compare
@@ -97,6 +100,7 @@ def measure(envs: dict[str, dict[str, str]], cmds: dict[str, list[str]],
 def prepare(home: Path) -> tuple[dict[str, str], Path, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
     env["PIXDEX_HOME"] = str(home)
+    env["PIXDEX_DB_LINGER_SECONDS"] = "0"  # each state below sets what it measures
     root = home / "photos"
     root.mkdir()
     for name in PHOTOS:
@@ -142,6 +146,12 @@ def main() -> None:
             print("server cold (each command starts and stops it):", file=sys.stderr)
             for variant, rows in measure(envs, cmds, args.runs).items():
                 results[f"{variant} cold"] = rows
+            stop_server(settings.pgdata_dir)
+            print("server lingering (the default: kept up 300 s after a command):",
+                  file=sys.stderr)
+            lingering = {v: {**e, "PIXDEX_DB_LINGER_SECONDS": "300"} for v, e in envs.items()}
+            for variant, rows in measure(lingering, cmds, args.runs).items():
+                results[f"{variant} lingering"] = rows
     finally:
         close_pools()
         stop_server(settings.pgdata_dir)

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 # Nothing in the suite may reach a model hub: fail fast instead of trying the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Every test home's server stops with the test session (tests/test_db_linger.py checks the
+# default, lingering, behaviour on a home of its own).
+os.environ["PIXDEX_DB_LINGER_SECONDS"] = "0"
 
 _counter = itertools.count()
 
@@ -50,6 +53,7 @@ def cli_env(pixdex_home: Path) -> dict[str, str]:
     """Environment for running the real ``pixdex`` executable against the test home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
     env["PIXDEX_HOME"] = str(pixdex_home)
+    env["PIXDEX_DB_LINGER_SECONDS"] = "0"
     return env
 
 

@@ -72,6 +72,11 @@ def test_search_like_file_and_by_id(cli_env: dict[str, str],
     boxed = run(cli_env, "search", "--dataset", dataset, "--like", str(root / "coffee.png"),
                 "--box", "0.25,0.25,0.5,0.5")
     assert "match(es)" in boxed.stdout
+    related = json.loads(run(cli_env, "search", "--dataset", dataset, "--like",
+                             str(root / "pets" / "chelsea_flip.jpg"), "--min-similarity",
+                             "0.6", "--json").stdout)
+    assert {r["name"] for r in related["results"]} == {"chelsea.jpg", "chelsea_flip.jpg"}
+    assert all(r["similarity"] >= 0.6 for r in related["results"])
 
 
 def test_search_by_tags_and_filters(cli_env: dict[str, str],
@@ -100,14 +105,16 @@ def test_tag_search_that_finds_nothing_suggests_names(
     cli_env: dict[str, str], indexed: tuple[str, Path, dict[str, object]]
 ) -> None:
     dataset, _, _ = indexed
-    text = run(cli_env, "search", "--dataset", dataset, "--objects", "tabby").stdout
+    text = run(cli_env, "search", "--dataset", dataset, "--objects", "Mau").stdout
     assert "0 match(es)" in text
-    assert "known objects tags containing 'tabby': 'tabby cat'" in text
-    page = json.loads(run(cli_env, "search", "--dataset", dataset, "--objects", "TABBY",
-                          "--attributes", "Dark", "--json").stdout)
+    assert "known objects tags containing 'Mau': 'Egyptian Mau'" in text
+    page = json.loads(run(cli_env, "search", "--dataset", dataset, "--objects", "MAU",
+                          "--attributes", "Dar", "--json").stdout)
     assert page["total"] == 0
-    assert any("'tabby cat'" in w for w in page["warnings"])
+    assert any("'Egyptian Mau'" in w for w in page["warnings"])
     assert any("attributes" in w and "'dark'" in w for w in page["warnings"])
+    synonym = run(cli_env, "search", "--dataset", dataset, "--objects", "TABBY").stdout
+    assert "0 match(es)" not in synonym and "chelsea" in synonym
     found = run(cli_env, "search", "--dataset", dataset, "--objects", "tabby cat").stdout
     assert "note:" not in found and "known" not in found
 
@@ -127,7 +134,7 @@ def test_text_output_shows_what_matched_and_the_file(
         str(root / "pets" / "chelsea.jpg"), str(root / "pets" / "chelsea_flip.jpg")}
     similar = run(cli_env, "search", "--dataset", dataset, "--like", str(root / "coffee.png"),
                   "--limit", "1").stdout
-    assert "objects: espresso 0." in similar and similar.rstrip().endswith(
+    assert "espresso 0." in similar and similar.rstrip().endswith(
         str(root / "coffee.png"))
 
 
@@ -171,6 +178,10 @@ def test_search_by_prompt(cli_env: dict[str, str],
          "argument --limit: must be 1..250, got 251"),
         (["search", "--dataset", "cli", "--objects", "x", "--limit", "0"], "must be 1..250"),
         (["search", "--dataset", "cli", "--objects", "x", "--threshold", "2"], "threshold"),
+        (["search", "--dataset", "cli", "--objects", "x", "--min-similarity", "1.5"],
+         "min_similarity"),
+        (["search", "--dataset", "cli", "--prompt", "a cat", "--min-similarity", "0.5"],
+         "use threshold"),
         (["search", "--dataset", "cli", "--like", "/no/such.jpg"], "no such file"),
         (["search", "--dataset", "cli", "--box", "0,0,1,1"], "--box needs --like"),
         (["remove", "--dataset", "cli"], "at least one PATH"),

@@ -17,6 +17,7 @@ import boto3
 import psycopg
 import pytest
 from moto import mock_aws
+from psycopg.conninfo import conninfo_to_dict
 
 import pixdex.db_secret
 from pixdex.config import Settings, get_settings
@@ -194,6 +195,16 @@ def test_url_from_secret_forms() -> None:
     )
     assert url_from_secret(json.dumps({**rds, "sslmode": "require"})).endswith(
         "/pixdex?sslmode=require"
+    )
+    # Issue 14: sslmode=require encrypts but trusts any certificate. verify-full checks the
+    # proxy's (ACM-issued) certificate against Amazon's roots, from a file the layer carries.
+    verified = conninfo_to_dict(url_from_secret(json.dumps({**rds, "sslmode": "verify-full"})))
+    assert verified["sslmode"] == "verify-full"
+    roots = Path(str(verified["sslrootcert"])).read_text()
+    assert "Amazon Root CA 1" in roots and roots.count("BEGIN CERTIFICATE") > 10
+    own = {**rds, "sslmode": "verify-ca", "sslrootcert": "/opt/rds/global-bundle.pem"}
+    assert conninfo_to_dict(url_from_secret(json.dumps(own)))["sslrootcert"] == (
+        "/opt/rds/global-bundle.pem"
     )
     assert url_from_secret(" postgresql://u:p@h/db ") == "postgresql://u:p@h/db"
     assert url_from_secret(json.dumps({"url": "postgresql://u@h/db"})) == "postgresql://u@h/db"

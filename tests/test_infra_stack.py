@@ -243,9 +243,19 @@ def test_gpu_endpoint_with_autoscaling_on_invocations(
     assert set(container["Environment"]) == {
         "PIXDEX_MODEL",
         "PIXDEX_MODEL_ARTIFACT_DIR",
+        "PIXDEX_EMBEDDER_ALLOWED_S3",
         "LOG_LEVEL",
     }
+    # It reads only the stack's two buckets (Fn::Join over their names), whatever it is sent.
+    allowed = json.dumps(container["Environment"]["PIXDEX_EMBEDDER_ALLOWED_S3"])
+    assert allowed.count("s3://") == 2 and "Ref" in allowed
     assert model["Properties"]["VpcConfig"]["Subnets"]
+    # Its network interfaces reach HTTPS (S3) only: no open egress.
+    _, group = only(synthesis, "AWS::EC2::SecurityGroup", "EmbedderSecurityGroup")
+    assert group["Properties"]["SecurityGroupEgress"] == [
+        {"CidrIp": "0.0.0.0/0", "Description": "S3 over HTTPS: images read by key",
+         "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443}
+    ]
     template.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
         {
@@ -305,6 +315,9 @@ def test_http_api_stage_throttles_and_logs_access(synthesis: Synthesis, template
     assert props["StageName"] == "$default"
     assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == 100
     assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 200
+    # And each key has a quota of its own in every function container.
+    api = functions(synthesis)["pixdex-api"]["Environment"]["Variables"]
+    assert (api["PIXDEX_KEY_REQUESTS_PER_SECOND"], api["PIXDEX_KEY_BURST"]) == ("20", "40")
     assert props["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": [logs, "Arn"]}
     assert "$context.requestId" in props["AccessLogSettings"]["Format"]
     template.has_resource_properties(

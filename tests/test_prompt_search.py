@@ -158,7 +158,7 @@ def test_a_dataset_indexed_before_class_vectors_says_so(
 
 
 def test_bad_prompt_queries_are_refused_clearly(settings: Settings, gallery: Gallery) -> None:
-    name, ids = gallery
+    name, _ids = gallery
     with pytest.raises(ValidationError, match="prompt"):
         SearchQuery(dataset=name, prompt="   ")
     with pytest.raises(ValidationError, match="negative_prompt needs a prompt"):
@@ -172,7 +172,7 @@ def test_bad_prompt_queries_are_refused_clearly(settings: Settings, gallery: Gal
     with pytest.raises(InvalidInputError, match="only says what to exclude"):
         search(_query(name, prompt="not cats"), settings)
     with pytest.raises(ModelCapabilityError, match="no text encoder") as combined:
-        search(_query(name, prompt="a cat", like_image_id=str(ids["coffee"])), settings)
+        search(_query(name, prompt="a cat", like_vector=[1.0] * 1280), settings)
     assert combined.value.http_status == 400
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,5 +132,65 @@ def test_urls_of_one_call_fetch_within_a_budget_and_a_refused_call_leaves_nothin
         assert api.ok("GET", f"/v1/datasets/{dataset}")["images"]["total"] == 0
         one = api.call("POST", f"/v1/datasets/{dataset}/images", {"images": body["images"][:2]})
         assert one.status == 202, one.body[:300]
+    finally:
+        server.stop()
+
+
+def _raw_request(url: str, head: bytes, timeout: float = 10) -> bytes:
+    """Send ``head`` (request line and headers, no body) and read the answer."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as conn:
+        conn.sendall(head)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_a_large_body_without_a_valid_key_is_refused_before_it_is_read(api: Api) -> None:
+    """The client declares 30 MiB and sends none of it: the answer comes at once."""
+    host = urlsplit(api.url).netloc
+    for auth in (b"", b"Authorization: Bearer pdx_nosuchkey_0000\r\n"):
+        head = (b"POST /v1/search HTTP/1.1\r\nHost: " + host.encode() + b"\r\n" + auth
+                + b"Content-Type: application/json\r\nContent-Length: 31457280\r\n\r\n")
+        answer = _raw_request(api.url, head)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b"API key" in answer
+    # A valid key still has its (small) body read and answered as before.
+    assert api.call("POST", "/v1/search", {"tag": "cat"}).status == 200
+
+
+def test_connections_beyond_the_cap_are_answered_503_at_once(settings: Settings) -> None:
+    server = start(settings.model_copy(update={"max_connections": 2}))
+    parts = urlsplit(server.url)
+    held = [socket.create_connection((parts.hostname, parts.port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both accepted and waiting on their request line
+        busy = _raw_request(server.url, b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert busy.startswith(b"HTTP/1.1 503"), busy[:200]
+        assert b"Retry-After: 1" in busy
+        held.pop().close()
+        time.sleep(0.2)
+        health = _raw_request(
+            server.url, b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        assert health.startswith(b"HTTP/1.1 200"), health[:200]
+    finally:
+        for conn in held:
+            conn.close()
+        server.stop()
+
+
+def test_each_key_has_a_request_quota(settings: Settings, api_keys: Keys) -> None:
+    limited = settings.model_copy(update={"key_requests_per_second": 0.5, "key_burst": 3})
+    server = start(limited)
+    try:
+        first, second = Api(server.url, api_keys.a), Api(server.url, api_keys.b)
+        assert [first.call("GET", "/v1/datasets").status for _ in range(3)] == [200] * 3
+        refused = first.call("GET", "/v1/datasets")
+        assert (refused.status, refused.error["code"]) == (429, "rate_limited")
+        assert refused.headers["retry-after"] == "2"
+        assert "0.5 requests a second" in refused.error["message"]
+        assert second.call("GET", "/v1/datasets").status == 200  # another key's own bucket
     finally:
         server.stop()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import uuid
 
-from tests.test_server_support import Api, add, b64, new_dataset
+from tests.test_server_support import Api, Keys, add, b64, new_dataset
 
 pytest_plugins = ["tests.test_server_support"]
 
 
 def test_workspaces_never_see_each_other(
-    api: Api, api_b: Api, image_files: dict[str, bytes]
+    api: Api, api_b: Api, api_keys: Keys, image_files: dict[str, bytes]
 ) -> None:
     from pixdex.client.transport import multipart
 
@@ -46,7 +46,21 @@ def test_workspaces_never_see_each_other(
         ("POST", "/v1/search", "/v1/search", {"like_image": image}, {}),
         ("POST", "/v1/search", "/v1/search", {"anchor_id": anchor}, {}),
         ("POST", "/v1/search", "/v1/search", {"image": anchor}, {}),
+        # The vendor dialects (pixdex.api.dialects).
+        ("POST", "/{workspace}/{project}/search", f"/{api_keys.workspace_a}/{name}/search",
+         {}, {}),
+        ("POST", "/{workspace}/{project}/search", f"/{api_keys.workspace_b}/{name}/search",
+         {"in_dataset": True}, {}),
+        ("POST", "/v2/users/{user_id}/apps/{app_id}/searches",
+         f"/v2/users/me/apps/{name}/searches", {"query": {"ands": [{}]}}, {}),
+        ("POST", "/v2/searches", "/v2/searches", {"query": {"ands": [
+            {"output": {"input": {"id": image}}}]}}, {}),
+        ("POST", "/api/v1/dataset/{dataset_id}/search-image-similarity",
+         f"/api/v1/dataset/{dataset}/search-image-similarity?entity_type=IMAGES", None, upload),
+        ("GET", "/api/v1/explore/{dataset_id}", f"/api/v1/explore/{dataset}?entity_type=IMAGES"
+         f"&anchor_type=UPLOAD&anchor_media_id={anchor}", None, {}),
     ]
+    api_b.ok("POST", "/v2/inputs", one_input(image_files))  # B's default app, searched above
     for method, _, path, body, extra in tried:
         reply = api_b.call(method, path, body, **extra)
         assert reply.status == 404, (method, path, body, reply.body)
@@ -59,6 +73,10 @@ def test_workspaces_never_see_each_other(
         "results"]}
     same_name = api_b.call("POST", "/v1/datasets", {"name": name})
     assert same_name.status == 201  # names are per workspace
+    # Clarifai's add-inputs creates the app in the caller's own workspace: B's, not A's.
+    added = api_b.ok("POST", f"/v2/users/me/apps/{name}/inputs", one_input(image_files))
+    assert api_b.ok("GET", f"/v1/images/{added['inputs'][0]['id']}")["dataset_id"] == (
+        same_name.json["id"])
     b_anchor = api_b.ok("POST", "/v1/anchors", {"image": b64(image_files["camera.jpg"])})
     assert api.call("GET", f"/v1/anchors/{b_anchor['anchor_id']}").status == 404
 
@@ -68,7 +86,8 @@ def test_workspaces_never_see_each_other(
         (method.upper(), path) for path, ops in spec["paths"].items() for method in ops
         if re.search(r"\{\w+\}", path)
     }
-    assert with_ids <= {(m, template) for m, template, *_ in tried}
+    created_in_own = {("POST", "/v2/users/{user_id}/apps/{app_id}/inputs")}  # tried above
+    assert with_ids <= {(m, template) for m, template, *_ in tried} | created_in_own
 
     # A's data is intact after all of B's attempts.
     assert api.ok("GET", f"/v1/images/{image}")["tags"] == ["secret"]
@@ -76,3 +95,7 @@ def test_workspaces_never_see_each_other(
     assert api.ok("GET", f"/v1/anchors/{anchor}")["anchor_id"] == anchor
     found = api.ok("POST", "/v1/search", {"in_dataset": name, "tag": "secret"})
     assert [r["id"] for r in found["results"]] == [image]
+
+
+def one_input(image_files: dict[str, bytes]) -> dict[str, object]:
+    return {"inputs": [{"data": {"image": {"base64": b64(image_files["rocket.jpg"])}}}]}

@@ -175,6 +175,12 @@ def test_anchors(api: Api, gallery: dict[str, Any], image_files: dict[str, bytes
                            [("file", "q.jpg", image_files["coffee.jpg"])])
     uploaded = api.call("POST", "/v1/anchors/upload", raw=form, headers={"Content-Type": kind})
     assert uploaded.status == 201, uploaded.body
+    # A form part the route does not take is refused, not dropped.
+    extra, kind = multipart({"bounding_box": "{}", "boundingbox": "{}"},
+                            [("file", "q.jpg", image_files["coffee.jpg"])])
+    refused = api.call("POST", "/v1/anchors/upload", raw=extra, headers={"Content-Type": kind})
+    assert refused.status == 422 and refused.error["field"] == "boundingbox"
+    assert "bounding_box, file" in refused.error["message"]
     assert uploaded.json["bounding_box"] == {"x": 0.0, "y": 0.0, "width": 0.5, "height": 0.5}
     assert api.ok("GET", f"/v1/anchors/{anchor['anchor_id']}")["anchor_id"] == anchor["anchor_id"]
     assert api.ok("DELETE", f"/v1/anchors/{anchor['anchor_id']}")["deleted"] is True
@@ -205,6 +211,16 @@ def test_prompt_search(api: Api, gallery: dict[str, Any]) -> None:
                                          "threshold": 0.3})
     assert set(_names(cats)) == {"chelsea.jpg", "chelsea_flip.jpg", "chelsea_dark.jpg"}
     assert cats["total"] == 3 and all(r["folder"].startswith("/pets") for r in cats["results"])
+    # The class vector named as the model ranks the prompt itself (it answered 409 naming
+    # "efficientnet-lite0-classes-classes").
+    named = api.ok("POST", "/v1/search", {**body, "model": "efficientnet-lite0-classes"})
+    assert _names(named) == _names(espresso)
+    # An indexed image and a prompt together (Roboflow sends both): blended in class space,
+    # so the cat photos lead for the cat query image whatever the prompt adds.
+    both = api.ok("POST", "/v1/search", {**body, "prompt": "a cat",
+                                         "like_image": gallery["ids"]["chelsea.jpg"]})
+    assert set(_names(both)[:2]) == {"chelsea_flip.jpg", "chelsea_dark.jpg"}
+    assert "chelsea.jpg" not in _names(both)
     nonsense = api.ok("POST", "/v1/search", {**body, "prompt": "quantum entanglement"})
     assert nonsense["total"] == 0 and nonsense["results"] == []
     assert any("quantum" in w for w in nonsense["warnings"])
@@ -217,7 +233,7 @@ def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
         assert reply.status == status, (body, reply.body)
         return reply.error
 
-    combined = error({"prompt": "a cat", "like_image": gallery["ids"]["coins.png"]}, 400)
+    combined = error({"prompt": "a cat", "image": b64(image_files["coffee.jpg"])}, 400)
     assert combined["code"] == "model_capability" and "no text encoder" in combined["message"]
     assert error({"prompt": "   "}, 422)["field"] == "prompt"
     assert error({"prompt": "x" * (MAX_PROMPT_CHARS + 1)}, 422)["field"] == "prompt"
@@ -233,6 +249,16 @@ def test_search_errors(api: Api, gallery: dict[str, Any], dataset_name: str,
     assert "'colour'" in error({"fields": ["name", "colour"]}, 422)["message"]
     assert error({"like_image": "not-an-id"}, 422)["field"] == "like_image"
     assert error({"unknown_knob": 1}, 422)["field"] == "unknown_knob"
+    # Unknown query parameters are refused too, on every route (they were dropped).
+    boxed = api.call("POST", "/v1/search?bounding_box=%7B%22x%22%3A0.1%7D", {"limit": 1})
+    assert boxed.status == 422 and boxed.error["field"] == "bounding_box"
+    assert "'bounding_box'" in boxed.error["message"]
+    listed = api.call("GET", f"/v1/datasets/{gallery['id']}/images?limit=1&colour=red")
+    assert listed.status == 422 and listed.error["field"] == "colour"
+    assert "limit" in listed.error["message"]  # it says what the route takes
+    keyed = api.as_key(None).call("GET", f"/v1/datasets/{gallery['id']}/images?limit=1"
+                                  f"&api_key={api.key}")
+    assert keyed.status == 200, keyed.body
     two = error({"like_image": gallery["ids"]["coins.png"], "image": b64(b"x")}, 422)
     assert "one query image" in two["message"]
     assert error({"bounding_box": {"x": 0, "y": 0, "width": 1, "height": 1}}, 422)[
@@ -269,14 +295,17 @@ def test_large_bodies_and_pixel_bombs_are_refused(api: Api) -> None:
 def test_a_tag_search_that_finds_nothing_names_the_tags_it_may_mean(
     api: Api, gallery: dict[str, Any]
 ) -> None:
-    """Tags match whole names: an API caller asking for "tabby" is told about "tabby cat"
-    (the same hint the CLI prints), and a search that finds something gets no hint."""
-    missed = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"], "objects": ["tabby"]})
+    """Tags match names, their synonyms and everyday words, not parts of names: an API
+    caller asking for "Mau" is told about "Egyptian Mau" (the same hint the CLI prints),
+    while "Tabbies" (a WordNet synonym of "tabby cat", plural) finds the cat, no hint."""
+    missed = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"], "objects": ["Mau"]})
     assert missed["results"] == []
-    assert any("'tabby cat'" in warning for warning in missed["warnings"]), missed["warnings"]
-    found = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"],
-                                          "objects": ["tabby cat"]})
-    assert found["results"] and not any("known objects" in w for w in found["warnings"])
+    assert any("'Egyptian Mau'" in warning for warning in missed["warnings"]), missed["warnings"]
+    for word in ("tabby cat", "Tabbies", "cats"):
+        found = api.ok("POST", "/v1/search", {"in_dataset": gallery["name"], "objects": [word],
+                                              "fields": ["name"]})
+        assert found["results"] and not any("known objects" in w for w in found["warnings"])
+        assert all(r["name"].startswith("chelsea") for r in found["results"])
 
 
 def test_facets_count_what_the_filters_admit(api: Api, gallery: dict[str, Any]) -> None:

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from pixdex.app.service import clusters, keys
 from pixdex.app.service.fetch import check_url, fetch_url
-from pixdex.app.service.inputs import decode_base64
 from pixdex.app.service.search_schemas import GROUP_THRESHOLDS, SearchRequest, SearchResult
 from pixdex.config import Settings
 from pixdex.errors import AuthenticationError, InvalidInputError, PayloadTooLargeError
+from pixdex.imaging.base64_text import decode_base64
 from pixdex.storage.connection import connect
 
 

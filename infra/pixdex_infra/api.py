@@ -60,6 +60,8 @@ class HttpApi(Construct):
                 "PIXDEX_BLOB_ROOT": blob_root,
                 # Images added by URL must not reach into the VPC (SSRF).
                 "PIXDEX_URL_FETCH_ALLOW_PRIVATE": "false",
+                "PIXDEX_KEY_REQUESTS_PER_SECOND": f"{config.api_key_rate:g}",
+                "PIXDEX_KEY_BURST": str(config.api_key_burst),
             },
         )
         self.access_logs = logs.LogGroup(

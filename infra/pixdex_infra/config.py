@@ -69,6 +69,9 @@ class InfraConfig(BaseModel):
     api_throttle_burst: int = Field(default=200, ge=1, le=5_000)
     api_memory_mb: int = Field(default=1024, ge=256, le=10_240)
     api_reserved_concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    # Per API key, in each warm function container (the stage throttle bounds the total).
+    api_key_rate: float = Field(default=20, gt=0, le=10_000)
+    api_key_burst: int = Field(default=40, ge=1, le=10_000)
 
     # Ingest (S3 -> SQS -> Lambda).
     ingest_batch_size: int = Field(default=10, ge=1, le=10_000)

@@ -179,7 +179,8 @@ class Database(Construct):
             "PIXDEX_DATABASE_HOST": self.proxy.endpoint,
             "PIXDEX_DATABASE_PORT": str(PROXY_PORT),
             "PIXDEX_DATABASE_NAME": DATABASE_NAME,
-            "PIXDEX_DATABASE_SSLMODE": "require",
+            # The proxy's certificate (from ACM) is checked against Amazon's root CAs.
+            "PIXDEX_DATABASE_SSLMODE": "verify-full",
         }
 
     @property

@@ -128,7 +128,16 @@ class Embedder(Construct):
             )
         )
         self.security_group = ec2.SecurityGroup(
-            self, "SecurityGroup", vpc=vpc, description="pixdex embedder endpoint (no inbound)"
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="pixdex embedder endpoint (no inbound; out: HTTPS only)",
+            allow_all_outbound=False,
+        )
+        # The container's own traffic is S3 reads over HTTPS (through the VPC's gateway
+        # endpoint); SageMaker pulls the image and the artifact and ships logs outside it.
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "S3 over HTTPS: images read by key"
         )
         subnets = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         container = sagemaker.CfnModel.ContainerDefinitionProperty(
@@ -139,6 +148,11 @@ class Embedder(Construct):
             environment={
                 "PIXDEX_MODEL": config.model,
                 "PIXDEX_MODEL_ARTIFACT_DIR": "/opt/ml/model",
+                # Only the stack's own buckets, whatever a caller names (the role allows no
+                # more either; this also keeps other buckets' errors out of its answers).
+                "PIXDEX_EMBEDDER_ALLOWED_S3": ",".join(
+                    f"s3://{bucket.bucket_name}/" for bucket in images
+                ),
                 "LOG_LEVEL": config.log_level,
             },
         )

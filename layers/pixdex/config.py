@@ -37,11 +37,16 @@ class Settings(BaseSettings):
     database_sslmode: (
         Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
     ) = None
+    # The CA bundle for sslmode verify-ca / verify-full; unset: Amazon's root CAs (RDS Proxy).
+    database_sslrootcert: str | None = None
     # Read replicas: searches and other read-only queries go to this URL when it is set
     # (in AWS resolved from the secret with ``database_read_host``, the RDS Proxy's
     # read-only endpoint). Writes and migrations always use ``database_url``.
     database_read_url: SecretStr | None = None
     database_read_host: str | None = None
+    # The embedded PostgreSQL stays up this long after its last use (0: stops with the last
+    # process using it), so consecutive CLI commands find it running.
+    db_linger_seconds: int = Field(default=300, ge=0, le=86_400)
     model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
     # A model directory installed outside home: on SageMaker the packed model artifact,
     # unpacked into /opt/ml/model (`pixdex models export --pack`).
@@ -61,6 +66,12 @@ class Settings(BaseSettings):
     # an HNSW index of its own. ~3 us a row on a quiet 2-core machine (26 us at load 10),
     # so 5,000 rows is about the 20 ms budget (docs/benchmarks.md, "Search at scale").
     exact_search_max_rows: int = Field(default=5_000, ge=0)
+    # Dataset curation: how many nearest neighbours each image keeps (the kNN graph that
+    # duplicates, leakage, outliers and label doubts read), and how many kNN queries one
+    # statement of a recompute or incremental update carries.
+    curation_neighbours: int = Field(default=8, ge=2, le=64)
+    curation_batch: int = Field(default=256, ge=1, le=10_000)
+    curation_workers: int = Field(default=2, ge=1, le=32)
     workspace: str = Field(default="default", min_length=1, max_length=100)
 
     # Where images uploaded through the API are stored: a file:// folder or s3://bucket/prefix.
@@ -69,6 +80,13 @@ class Settings(BaseSettings):
     # HTTP API: keys are required unless the server is started explicitly without them.
     require_api_keys: bool = True
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # `pixdex serve`: connections served at once (one thread each, idle keep-alive
+    # included); the next one is answered 503 rather than given another thread.
+    max_connections: int = Field(default=64, ge=1, le=4096)
+    # Per API key: requests a second and the burst allowed above it (429 beyond); unset:
+    # no per-key quota (a local server's users are its owner's).
+    key_requests_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    key_burst: int = Field(default=20, ge=1, le=100_000)
     max_images_per_request: int = Field(default=128, ge=1, le=1024)
     # What the URLs of one "add images" call may download in all (each image is stored
     # as it arrives, so this bounds the call's time and traffic, not its memory).
@@ -92,8 +110,29 @@ class Settings(BaseSettings):
     # server over HTTP, or a SageMaker real-time endpoint.
     embedder: Literal["local", "http", "sagemaker"] = "local"
     embedder_url: str | None = None
+    # The inference server reads `s3://` references only under these comma-separated
+    # prefixes (`s3://bucket/` or `s3://bucket/folder/`); unset: any the role can read.
+    embedder_allowed_s3: str | None = None
     sagemaker_endpoint: str | None = None
     aws_region: str | None = None
+
+    @field_validator("embedder_allowed_s3")
+    @classmethod
+    def _s3_prefixes(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for prefix in value.split(","):
+            if not prefix.strip().startswith("s3://") or len(prefix.strip()) <= len("s3://"):
+                raise ValueError(
+                    f"{prefix.strip()!r} is not an s3:// prefix (e.g. s3://my-bucket/images/)"
+                )
+        return value
+
+    @property
+    def embedder_s3_prefixes(self) -> tuple[str, ...] | None:
+        if self.embedder_allowed_s3 is None:
+            return None
+        return tuple(prefix.strip() for prefix in self.embedder_allowed_s3.split(","))
 
     @field_validator("home")
     @classmethod

@@ -5,7 +5,9 @@
 * the URL itself (``postgresql://user:password@host:5432/db``), as the secret string or as
   ``{"url": "..."}``; or
 * the JSON an RDS/Aurora managed secret holds: ``username``, ``password``, ``host``,
-  ``port`` (default 5432), ``dbname`` (default ``postgres``); optional ``sslmode``.
+  ``port`` (default 5432), ``dbname`` (default ``postgres``); optional ``sslmode`` (with
+  ``verify-ca`` / ``verify-full`` the certificate is checked against Amazon's root CAs
+  unless ``sslrootcert`` names another bundle).
   With RDS Proxy, put the proxy endpoint in ``host`` (or use the ``url`` form).
 
 The secret is read once per process (one Secrets Manager client, cached URL).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import cache
+from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -75,9 +78,18 @@ def url_from_secret(text: str, overrides: Mapping[str, object] | None = None) ->
     port = int(fields.get("port") or 5432)
     dbname = quote(str(fields.get("dbname") or "postgres"), safe="")
     url = f"postgresql://{user}:{password}@{fields['host']}:{port}/{dbname}"
-    if fields.get("sslmode"):
-        url += f"?sslmode={quote(str(fields['sslmode']), safe='')}"
-    return url
+    params = {"sslmode": fields.get("sslmode"), "sslrootcert": fields.get("sslrootcert")}
+    if str(params["sslmode"]).startswith("verify-") and not params["sslrootcert"]:
+        params["sslrootcert"] = amazon_roots()
+    query = "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in params.items() if v)
+    return f"{url}?{query}" if query else url
+
+
+def amazon_roots() -> str:
+    """A CA bundle holding Amazon's root CAs, which RDS Proxy's certificates (issued by ACM)
+    chain to: the one botocore ships, present wherever boto3 is. A direct connection to an
+    Aurora instance needs the RDS CA bundle instead (``PIXDEX_DATABASE_SSLROOTCERT``)."""
+    return str(resources.files("botocore") / "cacert.pem")
 
 
 @cache
@@ -109,6 +121,7 @@ def resolve_database_settings(settings: Settings) -> Settings:
         ("port", settings.database_port),
         ("dbname", settings.database_name),
         ("sslmode", settings.database_sslmode),
+        ("sslrootcert", settings.database_sslrootcert),
     )
     url = _secret_url(settings.database_secret_arn, settings.aws_region, overrides)
     update: dict[str, object] = {"database_url": SecretStr(url)}

@@ -79,6 +79,17 @@ class ModelCapabilityError(PixdexError):
     http_status = 400
 
 
+class RateLimitedError(PixdexError):
+    """An API key sent more requests than its quota allows; retry after ``retry_after``."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class DatabaseUnavailableError(PixdexError):
     code = "database_unavailable"
     http_status = 503

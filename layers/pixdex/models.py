@@ -107,6 +107,8 @@ class IndexedFile(BaseModel):
     id: UUID | None
     status: Literal["indexed", "skipped", "failed", "removed"]
     error: str | None = None
+    # The duplicate gate: the image this one duplicates (skipped, or indexed and linked).
+    duplicate_of: UUID | None = None
 
 
 class FacetValue(BaseModel):
@@ -190,6 +192,8 @@ class SearchQuery(BaseModel):
     in_annotation_job: bool | None = None
     match_all: bool = False
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    # On the calibrated scale of pixdex.app.calibration: means the same on every model.
+    min_similarity: float | None = Field(default=None, ge=0.0, le=1.0)
     offset: int = Field(default=0, ge=0, le=100_000)
     limit: int = Field(default=DEFAULT_SEARCH_LIMIT, ge=1, le=MAX_SEARCH_LIMIT)
 
@@ -231,6 +235,9 @@ class SearchHit(BaseModel):
     name: str
     folder: str
     score: float
+    # The score on the calibrated scale (pixdex.app.calibration); None where the model
+    # has no calibration or the score is no cosine (offline prompts, tag searches).
+    similarity: float | None = None
     width: int | None = None
     height: int | None = None
     storage_key: str

@@ -22,9 +22,9 @@ from pixdex.config import Settings
 from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
 from pixdex.inference.base import EmbeddingModel
-from pixdex.inference.imagenet import object_tags
 from pixdex.inference.pixels import model_pixels
 from pixdex.models import AutoTags
+from pixdex.taxonomy.offline import offline_tags
 
 __all__ = ["Analysis", "Prepared", "analyse", "prepare"]
 
@@ -45,7 +45,7 @@ class Prepared:
 class Analysis:
     embedding: NDArray[np.float32]
     class_scores: NDArray[np.float32] | None
-    tags: AutoTags  # the classifier's objects and the pixel attributes
+    tags: AutoTags  # classes, generic labels and scenes (taxonomy.offline), pixel attributes
 
 
 def prepare(
@@ -75,15 +75,14 @@ def analyse(
     results: list[Analysis] = []
     for row, prepared in enumerate(batch):
         scores = output.class_scores[row] if output.class_scores is not None else None
-        objects: dict[str, float] = {}
+        tags = AutoTags(attributes=prepared.attributes)
         if scores is not None and names is not None:
-            objects = object_tags(
-                scores, names,
+            tags = offline_tags(
+                scores, names, prepared.attributes,
                 threshold=settings.object_tag_threshold if threshold is None else threshold,
                 top_k=settings.object_tag_top_k if top_k is None else top_k,
             )
         results.append(Analysis(
-            embedding=output.embeddings[row], class_scores=scores,
-            tags=AutoTags(objects=objects, attributes=prepared.attributes),
+            embedding=output.embeddings[row], class_scores=scores, tags=tags,
         ))
     return results

@@ -22,6 +22,7 @@ from pixdex.api import (
     errors,
     guard,
     routes_anchors,
+    routes_curation,
     routes_datasets,
     routes_images,
     routes_meta,
@@ -29,6 +30,7 @@ from pixdex.api import (
     routes_uploads,
     routes_web,
 )
+from pixdex.api.dialects import clarifai, roboflow, visual_layer, weaviate
 from pixdex.api.resolver import ThreadSafeHttpResolver
 
 TITLE = "pixdex"
@@ -48,7 +50,8 @@ def create_app() -> ThreadSafeHttpResolver:
     app = ThreadSafeHttpResolver(enable_validation=True)
     for module in (
         routes_datasets, routes_uploads, routes_images, routes_search, routes_anchors,
-        routes_meta, routes_web,
+        routes_meta, routes_web, routes_curation, clarifai, visual_layer, weaviate,
+        roboflow,  # last: its /{workspace}/{project}/search pattern is the widest
     ):
         app.include_router(module.router)
     openapi: dict[str, Any] = {

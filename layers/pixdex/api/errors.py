@@ -28,7 +28,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pydantic import ValidationError
 
 from pixdex.api.resolver import ThreadSafeHttpResolver
-from pixdex.errors import DatabaseUnavailableError, PixdexError
+from pixdex.errors import DatabaseUnavailableError, PixdexError, RateLimitedError
 
 log = logging.getLogger("pixdex.api")
 _LOCATIONS = ("body", "query", "path", "header", "cookie", "response")
@@ -38,9 +38,13 @@ _LOCATIONS = ("body", "query", "path", "header", "cookie", "response")
 RETRY_AFTER_SECONDS = 5
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, *, retry_after: int = 1
+) -> Response[str]:
     headers: dict[str, str] | None = None
-    if status == 401:
+    if status == 429:
+        headers = {"Retry-After": str(retry_after)}
+    elif status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="pixdex"'}
     elif status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -53,7 +57,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 
 def _field(loc: Any) -> str | None:
-    parts = [str(p) for p in loc if p not in _LOCATIONS]
+    # Only the leading location ("body", "query"...): a body field may be called "query".
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS:
+        parts = parts[1:]
     return ".".join(parts) or None
 
 
@@ -92,6 +99,9 @@ def register(app: ThreadSafeHttpResolver) -> None:
             return error_response(
                 503, exc.code, "the database is unavailable right now; retry in a few seconds"
             )
+        if isinstance(exc, RateLimitedError):
+            return error_response(429, exc.code, exc.message, exc.field,
+                                  retry_after=exc.retry_after)
         return error_response(exc.http_status, exc.code, exc.message, exc.field)
 
     def _invalid(exc: RequestValidationError) -> Response[str]:

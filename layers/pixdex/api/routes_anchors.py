@@ -41,15 +41,24 @@ def upload_anchor(
         str | None, Form(description='JSON: {"x":0.1,"y":0.2,"width":0.5,"height":0.6}')
     ] = None,
 ) -> Anchor:
-    box = None
-    if bounding_box:
-        try:
-            box = BoundingBox.model_validate(json.loads(bounding_box))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise InvalidInputError(
-                f"bounding_box must be JSON {{x, y, width, height}} fractions: {exc}",
-                field="bounding_box",
-            ) from None
+    return anchor_from_upload(caller.workspace, file, parse_bounding_box(bounding_box))
+
+
+def parse_bounding_box(text: str | None) -> BoundingBox | None:
+    """A form or query-string ``bounding_box``: JSON ``{x, y, width, height}`` fractions."""
+    if not text:
+        return None
+    try:
+        return BoundingBox.model_validate(json.loads(text))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise InvalidInputError(
+            f"bounding_box must be JSON {{x, y, width, height}} fractions: {exc}",
+            field="bounding_box",
+        ) from None
+
+
+def anchor_from_upload(workspace: str, file: object, box: BoundingBox | None) -> Anchor:
+    """An anchor from a multipart ``file`` part (checked: present, not too large)."""
     if not isinstance(file, UploadFile) or not file.content:
         raise InvalidInputError("file must be a non-empty file part", field="file")
     if len(file.content) > settings().max_file_bytes:
@@ -57,7 +66,7 @@ def upload_anchor(
             f"file is {len(file.content):,} bytes; the limit is {settings().max_file_bytes:,}",
             field="file",
         )
-    return anchors.create_anchor(settings(), caller.workspace, file.content, box)
+    return anchors.create_anchor(settings(), workspace, file.content, box)
 
 
 @router.get("/v1/anchors/<anchor_id>", tags=TAGS, summary="An anchor",

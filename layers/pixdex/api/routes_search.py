@@ -16,7 +16,9 @@ router = new_router()
     description=(
         "A superset of Roboflow's search body. One similarity source at most: like_image "
         "(an indexed image id), image (base64, URL or anchor id; bounding_box for a region) "
-        "or anchor_id. prompt needs a text encoder (400 with the offline model). Filters: "
+        "or anchor_id. prompt: offline, ranked by ImageNet class scores (blendable with "
+        "like_image, not with a new query image: 400); with a vision-language model by "
+        "text embedding. Filters: "
         "tag (all), class_name (any), objects / scenes / attributes (any within a kind, all "
         "kinds), in_dataset (name or id; 409 while it has no indexed image), folder_path, "
         "batch / batch_id, annotation_job / annotation_job_id, split, threshold (minimum "

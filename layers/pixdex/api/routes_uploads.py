@@ -8,13 +8,14 @@ slots (presigned PUT URLs, for originals larger than a request may carry).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
 
 from pixdex.api.deps import Caller, settings
 from pixdex.api.openapi import new_router, responses
+from pixdex.app.curation_schemas import DuplicateGate
 from pixdex.app.service import slots, uploads
 from pixdex.app.service.schemas import AddedImages, AddImages, CreateSlots, ImageMeta, UploadSlots
 from pixdex.errors import InvalidInputError
@@ -33,7 +34,8 @@ TAGS = ["images"]
     ),
 )
 def add_images(dataset_id: UUID, body: AddImages, caller: Caller) -> AddedImages:
-    return uploads.add_images(settings(), caller.workspace, dataset_id, body.images)
+    return uploads.add_images(settings(), caller.workspace, dataset_id, body.images,
+                              body.duplicate_gate())
 
 
 def _json_form(text: str | None, field: str) -> Any:
@@ -65,6 +67,11 @@ def upload_images(
     annotation_job_id: Annotated[str | None, Form(max_length=200)] = None,
     metadata: Annotated[str | None, Form(description="a JSON object")] = None,
     annotations: Annotated[str | None, Form(description='JSON class counts {"cat": 2}')] = None,
+    on_duplicate: Annotated[
+        Literal["allow", "skip", "link"] | None,
+        Form(description="the duplicate gate for these files; default: the dataset's"),
+    ] = None,
+    duplicate_level: Annotated[int, Form(description="the gate's level, 0-4")] = 1,
 ) -> AddedImages:
     files = file if isinstance(file, list) else [file]
     meta = ImageMeta.model_validate({
@@ -74,9 +81,13 @@ def upload_images(
         "metadata": _json_form(metadata, "metadata") or {},
         "annotations": _json_form(annotations, "annotations") or {},
     })
+    gate = None
+    if on_duplicate is not None:
+        gate = DuplicateGate.model_validate({"on_duplicate": on_duplicate,
+                                             "level": duplicate_level})
     return uploads.upload_files(
         settings(), caller.workspace, dataset_id,
-        [(f.filename, f.content) for f in files if isinstance(f, UploadFile)], meta,
+        [(f.filename, f.content) for f in files if isinstance(f, UploadFile)], meta, gate,
     )
 
 

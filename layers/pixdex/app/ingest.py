@@ -35,7 +35,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from uuid import UUID
 
+from pixdex.app.curation import refresh_images
+from pixdex.app.curation_schemas import DuplicateGate
+from pixdex.app.duplicate_gate import GateCheck, Match, dataset_gate
 from pixdex.app.model_choice import Tagging, embed_extras, extra_models, register_models
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
@@ -46,7 +50,7 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
 from pixdex.pipeline import Prepared, analyse, prepare
-from pixdex.storage import catalog, dataset_indexes, images
+from pixdex.storage import catalog, curation, dataset_indexes, images
 from pixdex.storage.connection import connect
 
 ProgressCallback = Callable[[int], None]
@@ -77,6 +81,7 @@ class _Loaded:
     prepared: Prepared | None = None  # local model: decoded, reduced to the model tensors
     data: bytes | None = None  # remote embedder: the original bytes, decoded over there
     skipped: bool = False
+    duplicate: Match | None = None  # what the duplicate gate matched it with
 
 
 def ingest(
@@ -86,8 +91,12 @@ def ingest(
     workspace: str | None = None,
     settings: Settings | None = None,
     progress: ProgressCallback | None = None,
+    gate: DuplicateGate | None = None,
 ) -> IndexReport:
-    """Index ``items`` into ``dataset`` (created if needed) and report per item."""
+    """Index ``items`` into ``dataset`` (created if needed) and report per item.
+
+    ``gate``: what to do with near-duplicates of images the dataset (or this run) has;
+    None: the dataset's own gate (:mod:`pixdex.app.duplicate_gate`)."""
     settings = settings or get_settings()
     workspace = workspace or settings.workspace
     items = list({item.ref.uri: item for item in items}.values())  # same object twice: once
@@ -100,10 +109,11 @@ def ingest(
         uris = [item.ref.uri for item in items]
         for start in range(0, len(uris), 1000):
             known.update(images.known_images(conn, ds.id, uris[start : start + 1000]))
+        checker = GateCheck(settings, gate or dataset_gate(conn, ds.id), ds.id, model.spec.name)
 
     tagging = Tagging(extras, settings, workspace)
     report = IndexReport()
-    writer = _BatchWriter(settings, model.spec.name, report)
+    writer = _BatchWriter(settings, model.spec.name, report, ds.id)
     try:
         batch: list[_Loaded] = []
         for loaded in _load_all(items, ds.id, known, settings, model, extras):
@@ -118,12 +128,17 @@ def ingest(
                 continue
             batch.append(loaded)
             if len(batch) >= settings.batch_size:
-                writer.submit(_embed(model, batch, settings, tagging), progress)
+                writer.submit(
+                    _gated(checker, _embed(model, batch, settings, tagging), report, progress),
+                    progress,
+                )
                 batch = []
         if batch:
-            writer.submit(_embed(model, batch, settings, tagging), progress)
+            gated = _gated(checker, _embed(model, batch, settings, tagging), report, progress)
+            writer.submit(gated, progress)
     finally:
         writer.close()
+    _resolve_duplicates(settings, checker, report)
     if report.indexed:
         with connect(settings) as conn:
             if report.indexed >= _ANALYZE_AFTER:
@@ -136,6 +151,55 @@ def ingest(
     position = {item.label: index for index, item in enumerate(items)}
     report.images.sort(key=lambda entry: position.get(entry.path, len(position)))
     return report
+
+
+def _gated(
+    checker: GateCheck, batch: list[_Loaded], report: IndexReport,
+    progress: ProgressCallback | None,
+) -> list[_Loaded]:
+    """Match each embedded image at the gate. ``skip``: a match is not written (an API
+    image's pending row becomes failed, saying what it duplicates, so its caller sees why)."""
+    if not checker.active:
+        return batch
+    kept: list[_Loaded] = []
+    with connect(checker.settings) as conn:
+        for loaded in batch:
+            write = loaded.write
+            if write.embedding is not None and write.status is ImageStatus.INDEXED:
+                loaded.duplicate = checker.check(conn, loaded.item.label, write.embedding)
+            if loaded.duplicate is None or checker.gate.on_duplicate != "skip":
+                kept.append(loaded)
+                continue
+            reason = loaded.duplicate.describe(checker.gate.level)
+            if loaded.item.pending_only:
+                write.status, write.error = ImageStatus.FAILED, reason
+                write.embedding, write.vectors = None, {}
+                kept.append(loaded)
+                continue
+            report.skipped += 1
+            report.images.append(IndexedFile(path=loaded.item.label, id=None,
+                                             status="skipped", error=reason))
+            if progress:
+                progress(1)
+    return kept
+
+
+def _resolve_duplicates(settings: Settings, checker: GateCheck, report: IndexReport) -> None:
+    """Name each gated image's match by id (one earlier in the run had none yet) and
+    record the ``link`` relations."""
+    ids = {entry.path: entry.id for entry in report.images}
+    links = []
+    for entry, match in checker.matches:
+        entry_id = ids.get(entry)
+        match_id = match.id if match.id is not None else ids.get(match.label or "")
+        for found in report.images:
+            if found.path == entry:
+                found.duplicate_of = match_id
+        if checker.gate.on_duplicate == "link" and entry_id is not None and match_id is not None:
+            links.append((entry_id, match_id, checker.gate.level, match.score))
+    if links:
+        with connect(settings) as conn:
+            curation.record_links(conn, links)
 
 
 def _load_all(
@@ -265,9 +329,12 @@ def _embed_remote(model: RemoteEmbedder, batch: list[_Loaded]) -> list[_Loaded]:
 class _BatchWriter:
     """Writes finished batches on its own thread and connection, in submission order."""
 
-    def __init__(self, settings: Settings, model: str, report: IndexReport) -> None:
+    def __init__(
+        self, settings: Settings, model: str, report: IndexReport, dataset_id: UUID
+    ) -> None:
         self._settings = settings
         self._model = model
+        self._dataset_id = dataset_id
         self._report = report
         self._queue: queue.Queue[tuple[list[_Loaded], ProgressCallback | None] | None] = (
             queue.Queue(maxsize=2)
@@ -295,6 +362,8 @@ class _BatchWriter:
             try:
                 with connect(self._settings) as conn:
                     ids = images.write_images(conn, self._model, [b.write for b in batch])
+                # Live curation: the new images get their neighbours now (one kNN each).
+                refresh_images(self._settings, self._dataset_id, self._model)
             except BaseException as exc:
                 self._error = exc
                 continue

@@ -12,7 +12,12 @@
   the score is a weighted class probability in [0, 1]. ``negative_prompt`` excludes the
   classes it names. A prompt the classes cannot express matches nothing: an empty page
   with a warning, not confident nonsense. Combining with a query image is not possible
-  there (the two live in different spaces) and is refused.
+  there for a query image sent as bytes (the two live in different spaces) and is
+  refused; an indexed image (``like_image``) has stored class probabilities, so prompt
+  and image blend in class space: ``image_weight * unit(p_image) + (1 - image_weight) *
+  prompt weights`` (Roboflow sends ``like_image`` and ``prompt`` together).
+* ``model`` may name the class vector itself (``efficientnet-lite0-classes``): a prompt
+  then ranks by it directly.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from numpy.typing import NDArray
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, ModelCapabilityError, NotFoundError
-from pixdex.inference.specs import class_vector_name
+from pixdex.inference.specs import CLASS_VECTOR_SUFFIX, class_vector_name
 from pixdex.models import SearchQuery
 from pixdex.storage import catalog, images
 from pixdex.storage.catalog import Metric
@@ -70,11 +75,12 @@ def query_vector(
     if info.encodes_text:
         _require_model_in(conn, dataset_ids, dataset, model, model)
         return _text_vector(conn, query, model, info.dim, settings)
-    if query.has_image:
+    if query.like_vector is not None:
         raise ModelCapabilityError(
             f"model {model} has no text encoder, so a prompt cannot be combined with a query "
-            "image; search by the prompt alone (ranked by ImageNet class scores) or by the "
-            "image alone, or use a vision-language model (model=...) for combined queries",
+            "image; search by the prompt alone (ranked by ImageNet class scores), by the "
+            "image alone, with an indexed image (like_image) and the prompt, or use a "
+            "vision-language model (model=...) for combined queries",
             field="prompt",
         )
     return _class_vector(conn, query, model, dataset_ids, dataset)
@@ -178,7 +184,8 @@ def _class_vector(
     conn: Conn, query: SearchQuery, model: str, dataset_ids: Sequence[UUID], dataset: str | None
 ) -> QueryVector:
     assert query.prompt is not None
-    classes = class_vector_name(model)
+    # The class vector may be named directly: its own name, not "<name>-classes".
+    classes = model if model.endswith(CLASS_VECTOR_SUFFIX) else class_vector_name(model)
     try:
         info = catalog.model_info(conn, classes)
     except NotFoundError:
@@ -204,4 +211,8 @@ def _class_vector(
         )
         return QueryVector(classes, info.dim, "ip", None, warnings)
     vector = np.asarray(match.weights, dtype=np.float32)
+    if query.like_image_id is not None:
+        picture = _unit(_image_vector(conn, query, classes, info.dim))
+        w = query.image_weight
+        vector = (w * picture + (1.0 - w) * vector).astype(np.float32)
     return QueryVector(classes, info.dim, "ip", vector, warnings)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from pixdex.app.calibration import Calibration, calibration_for
 from pixdex.app.query_vector import QueryVector, query_vector
 from pixdex.app.tag_hints import tag_hints
+from pixdex.app.tag_match import query_tag_names
 from pixdex.config import Settings, get_settings
 from pixdex.engines import get_model
-from pixdex.errors import InvalidInputError
+from pixdex.errors import InvalidInputError, ModelCapabilityError
 from pixdex.imaging.decode import DecodedImage, crop_to_box, decode_image
 from pixdex.models import (
     TAG_KINDS,
@@ -37,6 +39,10 @@ FACET_TOP = 30
 # How deep similarity results page: past this the index scan gives up and the exact path
 # would sort every matching row for one request (a cheap way to pin a connection).
 MAX_SIMILARITY_WINDOW = 10_000
+# An offline prompt whose best image scores below this found nothing the model saw: the
+# score is the probability mass on the named classes, and 0.10 is the object-tag
+# threshold (below it a class is noise from visually similar classes).
+WEAK_PROMPT_SCORE = 0.10
 
 
 def encode_query_image(
@@ -105,14 +111,16 @@ def _filters(conn: Conn, query: SearchQuery) -> search_sql.Filters | None:
         dataset_id, everywhere = None, catalog.dataset_ids(conn, query.workspace)
         if not everywhere:
             return None
+    # "Dogs", "puppy", "outdoors": every stored tag name the words mean (app.tag_match).
+    tag_names = query_tag_names(conn, query)
     return search_sql.Filters(
         dataset_id=dataset_id,
         dataset_ids=everywhere,
         in_batch=query.in_batch,
         in_annotation_job=query.in_annotation_job,
-        objects=query.objects,
-        scenes=query.scenes,
-        attributes=query.attributes,
+        objects=tag_names["objects"],
+        scenes=tag_names["scenes"],
+        attributes=tag_names["attributes"],
         user_tags=query.tags,
         class_names=query.class_names,
         folder=query.folder,
@@ -225,15 +233,17 @@ def _similarity(
         # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.
         exact = True
         ranked = candidates(True)
-    max_distance = None if query.threshold is None else target.max_distance(query.threshold)
+    fit = _calibration(query, target, settings)
+    max_distance = _max_distance(query, target, fit)
     if max_distance is not None:
         ranked = [(i, d) for i, d in ranked if d <= max_distance + 1e-6]
     page = [(i, target.score(d)) for i, d in ranked[query.offset : window]]
+    warnings = [*target.warnings, *_weak_prompt_warning(query, target.metric, page)]
     total = _total(conn, filters, target, plan, exact=exact, ranked=len(ranked),
                    window=window, max_distance=max_distance)
     return SearchPage(
-        total=total, offset=query.offset, results=_hits(conn, page), exact=exact,
-        warnings=target.warnings,
+        total=total, offset=query.offset, results=_hits(conn, page, fit), exact=exact,
+        warnings=warnings,
     )
 
 
@@ -261,7 +271,54 @@ def _total(
     return max(search_sql.estimate_matching(conn, filters), plan.matching)
 
 
-def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:
+def _weak_prompt_warning(
+    query: SearchQuery, metric: str, page: list[tuple[UUID, float]]
+) -> list[str]:
+    """Say so when an offline prompt's best image barely shows what it names ("people"
+    ranks by a 0.025 probability of a uniform or a scuba diver: noise, not people)."""
+    if metric != "ip" or query.prompt is None or query.offset > 0 or not page:
+        return []
+    best = page[0][1]
+    if best >= WEAK_PROMPT_SCORE:
+        return []
+    return [
+        f"the best match for {query.prompt!r} scores {best:.3f} (below "
+        f"{WEAK_PROMPT_SCORE}): the model recognises nothing the prompt names in these "
+        "images, so this ranking is noise; its 1000 ImageNet classes know objects and "
+        "animals, few people or places: use a vision-language model (model=...) for those"
+    ]
+
+
+def _calibration(
+    query: SearchQuery, target: QueryVector, settings: Settings
+) -> Calibration | None:
+    """The model's similarity calibration, for cosine searches (see app.calibration)."""
+    if target.metric != "cosine":
+        if query.min_similarity is not None:
+            raise ModelCapabilityError(
+                "min_similarity applies to image and vision-language searches (cosine "
+                "scores); an offline prompt scores by class probability: use threshold",
+                field="min_similarity",
+            )
+        return None
+    return calibration_for(target.model, settings, required=query.min_similarity is not None)
+
+
+def _max_distance(
+    query: SearchQuery, target: QueryVector, fit: Calibration | None
+) -> float | None:
+    """The tighter of the raw ``threshold`` and the calibrated ``min_similarity``."""
+    limits = []
+    if query.threshold is not None:
+        limits.append(target.max_distance(query.threshold))
+    if query.min_similarity is not None and fit is not None:
+        limits.append(target.max_distance(fit.cosine(query.min_similarity)))
+    return min(limits) if limits else None
+
+
+def _hits(
+    conn: Conn, ranked: list[tuple[UUID, float]], fit: Calibration | None = None
+) -> list[SearchHit]:
     rows = search_sql.hit_rows(conn, [i for i, _ in ranked])
     hits: list[SearchHit] = []
     for image_id, score in ranked:
@@ -274,6 +331,7 @@ def _hits(conn: Conn, ranked: list[tuple[UUID, float]]) -> list[SearchHit]:
                 name=str(row["name"]),
                 folder=str(row["folder"]),
                 score=round(score, 6),
+                similarity=None if fit is None else round(fit.similarity(score), 6),
                 width=row["width"],
                 height=row["height"],
                 storage_key=str(row["storage_key"]),

@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "reembed": ("vectors", "register_reembed", "run_reembed"),
     "retag": ("vectors", "register_retag", "run_retag"),
     "taxonomy": ("taxonomy", "register", "run"),
+    "duplicates": ("curation", "register_duplicates", "run_duplicates"),
+    "leakage": ("curation", "register_leakage", "run_leakage"),
+    "outliers": ("curation", "register_outliers", "run_outliers"),
+    "label-doubts": ("curation", "register_label_doubts", "run_label_doubts"),
+    "curation": ("curation", "register_curation", "run_curation"),
 }
 
 

@@ -23,6 +23,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--batch-id")
     parser.add_argument("--annotation-job-id")
     parser.add_argument("--split", help="e.g. train / valid / test")
+    parser.add_argument("--on-duplicate", choices=("allow", "skip", "link"),
+                        help="near-duplicates of images the dataset has: index them (allow), "
+                        "leave them out (skip) or index and record the relation (link); "
+                        "default: the dataset's gate (pixdex curation gate)")
+    parser.add_argument("--duplicate-level", type=int, default=1,
+                        help="the gate's level: 0 near-identical ... 4 similar scene")
     parser.add_argument("--json", action="store_true", help="print one JSON report")
 
 
@@ -50,7 +56,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         def progress(done: int) -> None:
             bar.update(done)
 
-    report = ingest(selection.items, args.dataset, settings=settings, progress=progress)
+    gate = None
+    if args.on_duplicate is not None:
+        from pixdex.app.curation_schemas import DuplicateGate
+
+        gate = DuplicateGate(on_duplicate=args.on_duplicate, level=args.duplicate_level)
+    report = ingest(selection.items, args.dataset, settings=settings, progress=progress,
+                    gate=gate)
     if bar is not None:
         bar.close()
     print_report(report, args.json)

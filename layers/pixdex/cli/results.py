@@ -29,10 +29,14 @@ def _scored(tags: dict[str, float]) -> str:
 def why(hit: SearchHit, query: SearchQuery) -> str:
     asked = [kind for kind in TAG_KINDS if getattr(query, kind)]
     if asked:
+        from pixdex.app.tag_match import expand_tag_filter  # only tag searches pay for it
+
         parts = []
         for kind in asked:
             have: dict[str, float] = getattr(hit.auto_tags, kind)
-            matched = {n: have[n] for n in getattr(query, kind) if n in have}
+            # The stored names the words meant ("Tabbies" -> tabby cat): app.tag_match.
+            wanted = expand_tag_filter(kind, getattr(query, kind))
+            matched = {n: have[n] for n in wanted if n in have}
             parts.append(f"{kind}: {_scored(matched)}")
         return "; ".join(parts)
     if query.is_similarity:

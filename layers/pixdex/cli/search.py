@@ -55,6 +55,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="score floor: cosine similarity (-1..1), or for prompts on the offline model "
         "the weighted class probability (0..1)",
     )
+    parser.add_argument(
+        "--min-similarity", type=float,
+        help="calibrated similarity floor (0..1, the same scale on every model: 0.6 "
+        "visually related, 1.0 a typical edited copy); image searches only",
+    )
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument(
         "--limit", type=page_size, default=50, help=f"1..{MAX_API_LIMIT} (default 50)"
@@ -89,7 +94,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         objects=args.objects, scenes=args.scenes, attributes=args.attributes,
         tags=args.tag, class_names=args.class_name, folder=args.folder,
         batch_id=args.batch_id, annotation_job_id=args.annotation_job_id, split=args.split,
-        threshold=args.threshold, offset=args.offset, limit=args.limit,
+        threshold=args.threshold, min_similarity=args.min_similarity, offset=args.offset,
+        limit=args.limit,
     )
     page = search(query, settings)
     if args.json:

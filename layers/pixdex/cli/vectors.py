@@ -8,7 +8,6 @@ from dataclasses import asdict
 
 from pixdex.cli.common import EXIT_OK
 from pixdex.config import Settings
-from pixdex.errors import ModelCapabilityError
 
 
 def register_reembed(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,26 +39,20 @@ def run_reembed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register_retag(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("retag", help="recompute zero-shot auto-tags of a dataset")
+    parser = sub.add_parser(
+        "retag",
+        help="recompute a dataset's auto-tags: zero-shot with its vision-language model, "
+        "else generic labels and scenes from the offline model's stored class scores",
+    )
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--model", help="vision-language model (default: the dataset's)")
+    parser.add_argument("--model", help="the model to tag with (default: the dataset's)")
     parser.add_argument("--json", action="store_true")
 
 
 def run_retag(args: argparse.Namespace, settings: Settings) -> int:
-    from pixdex.app.admin import tagging_model
-    from pixdex.app.retag import retag_dataset
-    from pixdex.engines import get_model
-    from pixdex.vlm import VisionLanguageModel
+    from pixdex.app.retag_classes import retag
 
-    name = args.model or tagging_model(settings, args.dataset)
-    model = get_model(name, settings)
-    if not isinstance(model, VisionLanguageModel):
-        raise ModelCapabilityError(
-            f"model {name} tags from its classes at ingest, not zero-shot; retag needs a "
-            "vision-language model", field="model",
-        )
-    report = retag_dataset(args.dataset, model, settings)
+    report = retag(args.dataset, settings, args.model)
     if args.json:
         print(json.dumps(asdict(report)))
     else:

@@ -39,6 +39,7 @@ from pixdex.app.service.search_schemas import (
     SearchResponse,
     SearchResult,
 )
+from pixdex.client.curation import CurationCalls
 from pixdex.client.transport import ApiError, Transport, multipart
 from pixdex.errors import InvalidInputError
 from pixdex.models import BoundingBox
@@ -98,7 +99,7 @@ def _merged(first: AddedImages, second: AddedImages) -> AddedImages:
     )
 
 
-class Client:
+class Client(CurationCalls):
     def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 300.0) -> None:
         self._http = Transport(url, api_key, timeout)
 

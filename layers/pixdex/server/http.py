@@ -6,10 +6,16 @@ before the body is read: a larger request is answered 413 at once (after
 ``Expect: 100-continue``, before the client sends anything). Chunked bodies are read
 until they pass the limit. A refused body is drained (up to 64 MiB, then the
 connection is closed) so that ordinary clients read the 413 rather than a reset.
+
+A body over 64 KiB is read only after its API key has been checked (from the headers or the
+query string): an anonymous client cannot make the server read 32 MiB. At most
+``settings.max_connections`` connections are served at once, each on its own thread; the
+next one is answered 503 at once and closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -23,7 +29,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pixdex.api import deps
+from pixdex.api.guard import api_key_from
 from pixdex.app.service import slots
+from pixdex.app.service.keys import authenticate
 from pixdex.blobs.base import ByteSource
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, PixdexError
@@ -32,6 +40,9 @@ from pixdex.server.events import build_event, response_parts
 log = logging.getLogger("pixdex.server")
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
+# Bodies up to this size are read before the API app checks the key (one key lookup per
+# request); larger ones only after an early check of their own.
+_EARLY_AUTH_BYTES = 64 * 1024
 
 
 class _RefusedError(Exception):
@@ -95,11 +106,28 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith(_UPLOAD_PATH):
             return super().handle_expect_100()  # an upload slot's own size rules apply
         try:
-            self._declared_length()
+            self._check_key_before_body(self._declared_length())
         except _RefusedError as refused:
             self._refuse(refused, close=True)
             return False
         return super().handle_expect_100()
+
+    def _check_key_before_body(self, length: int | None) -> None:
+        """A large (or chunked) body from a caller without a valid key is never read."""
+        settings = self.server.settings
+        if not settings.require_api_keys or (length is not None and length <= _EARLY_AUTH_BYTES):
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        try:
+            authenticate(settings, api_key_from(headers, query))
+        except PixdexError as exc:
+            if exc.http_status >= 500:
+                log.error("early key check: %s: %s", exc.code, exc.message)
+            message = exc.message if exc.http_status < 500 else "the service is unavailable"
+            raise _RefusedError(
+                exc.http_status, exc.code, message, field=exc.field or "authorization"
+            ) from None
 
     def _declared_length(self) -> int | None:
         """Content-Length, refused (413) when over the limit; None for chunked bodies."""
@@ -193,9 +221,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             length = self._declared_length()
-            body = self._read_chunked() if length is None else self.rfile.read(length)
         except _RefusedError as refused:
             self._refuse(refused)
+            return
+        try:
+            self._check_key_before_body(length)
+            body = self._read_chunked() if length is None else self.rfile.read(length)
+        except _RefusedError as refused:
+            self._refuse(refused, close=True)
             return
         event = build_event(
             self.command, self.path, self.headers.items(), body, self.client_address[0]
@@ -218,6 +251,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle  # noqa: N815
 
 
+_BUSY_BODY = json.dumps({"error": {
+    "code": "unavailable", "field": None,
+    "message": "the server is serving as many connections as it allows; retry shortly",
+}}).encode()
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode() + _BUSY_BODY
+)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -229,7 +273,26 @@ class _Server(ThreadingHTTPServer):
         self.settings = settings
         self.access_log = access_log
         self.resolve = handler
+        self._connections = threading.BoundedSemaphore(settings.max_connections)
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._connections.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-request is routine, not worth a traceback.

@@ -16,8 +16,6 @@ module only schedules them for one request:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import threading
 from collections.abc import Sequence
@@ -37,7 +35,8 @@ from pixdex.embedder.protocol import (
     ItemError,
 )
 from pixdex.engines import get_model
-from pixdex.errors import ConflictError, InvalidInputError, PayloadTooLargeError, PixdexError
+from pixdex.errors import ConflictError, PayloadTooLargeError, PermissionDeniedError, PixdexError
+from pixdex.imaging.base64_text import decode_base64
 from pixdex.inference.base import EmbeddingModel
 from pixdex.pipeline import Prepared, analyse, prepare
 
@@ -168,21 +167,15 @@ class Engine:
     def _read(self, item: ImageInput) -> bytes:
         limit = self.settings.max_file_bytes
         if item.s3 is not None:
+            allowed = self.settings.embedder_s3_prefixes
+            if allowed is not None and not item.s3.startswith(allowed):
+                raise PermissionDeniedError(
+                    f"{item.s3} is outside what this endpoint reads ({', '.join(allowed)})",
+                    field="images",
+                )
             ref = BlobRef.parse(item.s3)
             return store_for(ref).get(ref, max_bytes=limit)
-        text = item.base64 or ""
-        if len(text) // 4 * 3 > limit + 2:  # checked before decoding anything
-            raise PayloadTooLargeError(
-                f"image is about {len(text) // 4 * 3:,} bytes, more than the limit of "
-                f"{limit:,} bytes"
-            )
-        try:
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidInputError(
-                f"image is not valid base64 ({exc}); send standard base64 with padding",
-                field="images",
-            ) from exc
+        return decode_base64(item.base64 or "", max_bytes=limit, field="images")
 
 
 class LocalTransport:

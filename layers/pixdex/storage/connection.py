@@ -42,7 +42,9 @@ def database_url(settings: Settings) -> str:
             "naming a Secrets Manager secret",
             field="database_url",
         ) from exc
-    url: str = embedded.ensure_server(settings.pgdata_dir)
+    url: str = embedded.ensure_server(
+        settings.pgdata_dir, linger_seconds=settings.db_linger_seconds
+    )
     return url
 
 

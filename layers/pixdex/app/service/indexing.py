@@ -25,6 +25,7 @@ from uuid import UUID
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from pixdex.app.curation_schemas import DuplicateGate
 from pixdex.app.ingest import IngestItem, ingest
 from pixdex.app.service import blobs
 from pixdex.blobs import BlobRef
@@ -53,6 +54,8 @@ class IndexJob(BaseModel):
     workspace: str = Field(min_length=1, max_length=100)
     dataset_id: UUID
     image_ids: list[UUID] = Field(min_length=1, max_length=1024)
+    # The request's duplicate gate; None: the dataset's.
+    gate: DuplicateGate | None = None
 
     def body(self) -> str:
         return f'{{"{JOB_KEY}": {self.model_dump_json()}}}'
@@ -79,7 +82,8 @@ def index_pending(settings: Settings, job: IndexJob) -> IndexReport:
         IngestItem(BlobRef.parse(r.storage_key), r.folder, r.meta, pending_only=True)
         for r in rows
     ]
-    return ingest(items, dataset.name, workspace=job.workspace, settings=settings)
+    return ingest(items, dataset.name, workspace=job.workspace, settings=settings,
+                  gate=job.gate)
 
 
 def fail_job(settings: Settings, job: IndexJob, reason: str) -> None:

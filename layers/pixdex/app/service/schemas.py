@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pixdex.app.curation_schemas import LEVELS, DuplicateGate, OnDuplicate, threshold
 from pixdex.models import AutoTags, BoundingBox
 
 DatasetStatus = Literal["READY", "INDEXING"]
@@ -116,6 +117,22 @@ class AddImages(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     images: list[NewImage] = Field(min_length=1, description="Up to 128 images per call.")
+    on_duplicate: OnDuplicate | None = Field(
+        default=None, description="near-duplicates of images the dataset has: index them "
+        "(allow), leave them out (skip: the image ends failed, naming its match) or index "
+        "and record the relation (link); default: the dataset's duplicate gate",
+    )
+    duplicate_level: int = Field(default=1, description=f"the gate's level, {LEVELS}")
+
+    def duplicate_gate(self) -> DuplicateGate | None:
+        if self.on_duplicate is None:
+            return None
+        return DuplicateGate(on_duplicate=self.on_duplicate, level=self.duplicate_level)
+
+    @model_validator(mode="after")
+    def _level(self) -> AddImages:
+        threshold(self.duplicate_level)  # 0-4, or a 422 naming the range
+        return self
 
 
 class AddedImage(BaseModel):

@@ -38,10 +38,14 @@ _RECORD_FIELDS = frozenset({
 })
 
 
-def _query_vector(settings: Settings, workspace: str, request: SearchRequest) -> list[float] | None:
+def _query_vector(
+    settings: Settings, workspace: str, request: SearchRequest, vector: list[float] | None
+) -> list[float] | None:
     sources = [
         name for name in ("like_image", "image", "anchor_id") if getattr(request, name) is not None
     ]
+    if vector is not None:
+        sources.insert(0, "vector")
     if len(sources) > 1:
         raise InvalidInputError(
             f"give one query image, not {' and '.join(sources)}", field=sources[1]
@@ -53,6 +57,8 @@ def _query_vector(settings: Settings, workspace: str, request: SearchRequest) ->
         )
     # The query image is embedded by the model the search ranks with.
     model = request.model or settings.model
+    if vector is not None:
+        return vector  # checked against the model's dimension where it is ranked
     if request.anchor_id is not None:
         return anchors.anchor_vector(
             settings, workspace, request.anchor_id, request.bounding_box, "anchor_id", model
@@ -107,12 +113,24 @@ class _Scope:
         ]
 
 
-def run_search(settings: Settings, workspace: str, request: SearchRequest) -> SearchResponse:
+def run_search(
+    settings: Settings, workspace: str, request: SearchRequest, *,
+    vector: list[float] | None = None,
+) -> SearchResponse:
+    """One page of results. ``vector``: a raw query vector in the searched model's space
+    (Weaviate's ``nearVector``), instead of a query image."""
     if request.negative_prompt is not None and request.prompt is None:
         raise InvalidInputError(
             "negative_prompt needs a prompt: say what to find as well", field="negative_prompt"
         )
-    vector = _query_vector(settings, workspace, request)
+    empty = [kind for kind in ("objects", "scenes", "attributes")
+             if getattr(request, kind) is not None and not request.tag_list(kind)]
+    if empty:
+        # As Pictograph's: an empty tag filter matches nothing rather than everything.
+        return SearchResponse(offset=request.offset, total=0, exact=True, results=[], warnings=[
+            f"{empty[0]} is empty: an empty tag filter matches nothing; leave it out to "
+            "search without it"])
+    vector = _query_vector(settings, workspace, request, vector)
     scope = _dataset_scope(settings, workspace, request)
     query = SearchQuery(
         dataset=scope.dataset,
@@ -135,6 +153,7 @@ def run_search(settings: Settings, workspace: str, request: SearchRequest) -> Se
         in_batch=request.batch,
         in_annotation_job=request.annotation_job,
         threshold=request.threshold,
+        min_similarity=request.min_similarity,
         offset=request.offset,
         limit=request.limit,
         match_all=True,
@@ -173,7 +192,8 @@ def _project(
     fields: tuple[str, ...],
 ) -> dict[str, object]:
     values: dict[str, object] = {
-        "id": hit.id, "score": hit.score, "name": hit.name, "folder": hit.folder,
+        "id": hit.id, "score": hit.score, "similarity": hit.similarity, "name": hit.name,
+        "folder": hit.folder,
         "tags": hit.user_tags, "auto_tags": hit.auto_tags, "width": hit.width,
         "height": hit.height, "thumbnail_url": thumbnail_url(hit.id), "file_url": file_url(hit.id),
     }

@@ -31,7 +31,7 @@ DEFAULT_FIELDS = ("id", "score", "name")
 SEARCH_FIELDS = (
     "id", "score", "name", "folder", "dataset", "dataset_id", "status", "tags", "auto_tags",
     "annotations", "split", "batch_id", "annotation_job_id", "width", "height", "created",
-    "metadata", "embedding", "thumbnail_url", "file_url",
+    "metadata", "embedding", "thumbnail_url", "file_url", "similarity",
 )
 # Cosine similarity two images need to fall in one cluster, per granularity level.
 GROUP_THRESHOLDS = (0.98, 0.95, 0.90, 0.85, 0.80)
@@ -103,6 +103,12 @@ class SearchRequest(BaseModel):
         default=None, ge=0.0, le=1.0, description="Minimum score of results: cosine "
         "similarity, or for prompts on the offline model the weighted class probability."
     )
+    min_similarity: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Minimum calibrated similarity (the same "
+        "scale on every model: 0.5 as alike as the closest 1 % of unrelated photos, 0.6 "
+        "visually related, 1.0 a typical edited copy; docs/models.md). Image and "
+        "vision-language searches only."
+    )
     group: int | None = Field(
         default=None, ge=0, le=4, description="Group near-identical results into clusters: "
         "0 finest (cosine >= 0.98) ... 4 coarsest (>= 0.80)."
@@ -144,6 +150,7 @@ class SearchResult(BaseModel):
 
     id: UUID
     score: float
+    similarity: float | None = None
     name: str | None = None
     folder: str | None = None
     dataset: str | None = None

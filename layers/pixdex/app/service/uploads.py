@@ -17,16 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from pixdex.app.curation_schemas import DuplicateGate
 from pixdex.app.service import blobs, indexing
 from pixdex.app.service.fetch import fetch_url
 from pixdex.app.service.indexing import IndexJob
-from pixdex.app.service.inputs import decode_base64
 from pixdex.app.service.schemas import AddedImage, AddedImages, ImageMeta, NewImage
 from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
-from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, PixdexError
 from pixdex.imaging import sniff_format
+from pixdex.imaging.base64_text import decode_base64
 from pixdex.models import ImageMetadata
 from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
@@ -66,7 +67,8 @@ def check_name(name: str, field: str) -> str:
 
 
 def add_images(
-    settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage]
+    settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage],
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     """Add images given as base64 or URLs (the JSON route).
 
@@ -96,7 +98,41 @@ def add_images(
             if done.created:
                 blobs.delete_quietly(done.ref)
         raise
-    return _index(settings, workspace, dataset.id, [done.row for done in stored])
+    return _index(settings, workspace, dataset.id, [done.row for done in stored], gate)
+
+
+def add_images_each(
+    settings: Settings, workspace: str, dataset_id: UUID, items: Sequence[NewImage]
+) -> list[AddedImage]:
+    """As :func:`add_images`, but each image stands alone (Clarifai's inputs): one whose
+    bytes cannot be obtained (a bad URL, bad base64) is answered ``failed`` with the reason
+    and the others are added. A URL is kept as the image's ``metadata.source_url``."""
+    check_count(len(items), settings)
+    with connect(settings) as conn:
+        dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
+    answers: list[AddedImage | None] = []
+    rows: list[PendingRow] = []
+    fetched = 0
+    for n, item in enumerate(items):
+        try:
+            if item.name is not None:
+                check_name(item.name, f"images.{n}.name")
+            meta = ImageMeta.model_validate(item.model_dump(exclude={"base64", "url"}))
+            if item.url is not None:
+                meta.metadata = {**meta.metadata, "source_url": item.url}
+            data = _obtain(settings, item, n, fetched)
+        except PixdexError as exc:
+            name = item.name or item.url or f"images.{n}"
+            answers.append(AddedImage(id=None, name=name[:255], status="failed",
+                                      error=exc.message))
+            continue
+        done = _store(settings, dataset.id, Upload(data, meta))
+        del data  # one image in memory at a time
+        fetched += done.size if item.url is not None else 0
+        rows.append(done.row)
+        answers.append(None)
+    added = iter(_index(settings, workspace, dataset.id, rows).images if rows else [])
+    return [answer if answer is not None else next(added) for answer in answers]
 
 
 def _obtain(settings: Settings, item: NewImage, n: int, fetched: int) -> bytes:
@@ -126,6 +162,7 @@ def _obtain(settings: Settings, item: NewImage, n: int, fetched: int) -> bytes:
 def upload_files(
     settings: Settings, workspace: str, dataset_id: UUID,
     files: Sequence[tuple[str | None, bytes]], meta: ImageMeta,
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     """Add uploaded files (the multipart route); ``meta`` applies to every file."""
     check_count(len(files), settings, field="file")
@@ -141,7 +178,7 @@ def upload_files(
         if not data:
             raise InvalidInputError(f"{filename or 'file'} is empty", field="file")
         uploads.append(Upload(data, meta, filename))
-    return store_and_index(settings, workspace, dataset_id, uploads)
+    return store_and_index(settings, workspace, dataset_id, uploads, gate)
 
 
 def _name(upload: Upload, sha256: str) -> str:
@@ -187,17 +224,19 @@ def _store(settings: Settings, dataset_id: UUID, upload: Upload) -> _Stored:
 
 
 def store_and_index(
-    settings: Settings, workspace: str, dataset_id: UUID, uploads: Sequence[Upload]
+    settings: Settings, workspace: str, dataset_id: UUID, uploads: Sequence[Upload],
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     """Store the bytes and ``pending`` rows, hand the new ones to the indexer, answer."""
     with connect(settings) as conn:
         dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
     rows = [_store(settings, dataset.id, upload).row for upload in uploads]
-    return _index(settings, workspace, dataset.id, rows)
+    return _index(settings, workspace, dataset.id, rows, gate)
 
 
 def _index(
-    settings: Settings, workspace: str, dataset_id: UUID, rows: Sequence[PendingRow]
+    settings: Settings, workspace: str, dataset_id: UUID, rows: Sequence[PendingRow],
+    gate: DuplicateGate | None = None,
 ) -> AddedImages:
     with connect(settings) as conn:
         found = pending.insert_pending(conn, dataset_id, rows)
@@ -209,7 +248,7 @@ def _index(
     waiting = list(dict.fromkeys(a.id for a in added if a.status == "pending" and a.id))
     if waiting:
         indexing.submit(settings, IndexJob(workspace=workspace, dataset_id=dataset_id,
-                                           image_ids=waiting))
+                                           image_ids=waiting, gate=gate))
     return AddedImages(
         pending=sum(a.status == "pending" for a in added),
         indexed=sum(a.status == "indexed" for a in added),

@@ -8,6 +8,7 @@ import { readUrl, state, writeUrl as writeStateUrl } from "./url.js";
 import { QueryImage } from "./query.js";
 import { Detail } from "./detail.js";
 import { Datasets } from "./datasets.js";
+import { Curate } from "./curate.js";
 import { Uploader } from "./upload.js";
 import { signIn } from "./signin.js";
 
@@ -263,12 +264,14 @@ const detail = new Detail({
   neighbourOf: () => results,
 });
 
+const curate = new Curate();
 const datasets = new Datasets({
   onSelect: (name) => {
     state.ds = name;
     newSearch();
   },
   onChanged: () => uploader.target(datasets.current()),
+  onCurate: (ds) => curate.open(ds),
 });
 
 const uploader = new Uploader({

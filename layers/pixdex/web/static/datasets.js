@@ -6,8 +6,9 @@ import { api, el, session, toast } from "./api.js";
 const $ = (id) => document.getElementById(id);
 
 export class Datasets {
-  constructor({ onSelect, onChanged }) {
+  constructor({ onSelect, onChanged, onCurate }) {
     this.onSelect = onSelect;
+    this.onCurate = onCurate;
     this.onChanged = onChanged;
     this.items = [];
     this.selected = "";
@@ -107,6 +108,13 @@ export class Datasets {
         }));
       }
       li.append(counts);
+      if (this.onCurate && c.indexed) {
+        counts.append(" · ", el("button", {
+          type: "button", class: "link", "data-testid": "dataset-curate", text: "curate",
+          "aria-label": `Curate ${ds.name}: duplicates, leakage, outliers, label doubts`,
+          onclick: () => this.onCurate(ds),
+        }));
+      }
       if (ds.status === "INDEXING") {
         li.append(el("progress", {
           max: Math.max(1, c.total), value: done, "data-testid": "dataset-progress",

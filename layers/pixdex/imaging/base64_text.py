@@ -1,4 +1,4 @@
-"""Turning base64 text a request carries into image bytes (URLs: :mod:`.fetch`).
+"""Base64 text a request carries, turned into image bytes (URLs: `app.service.fetch`).
 
 The limit is enforced before the expensive step: a base64 string longer than the byte
 limit allows is refused before it is decoded.

@@ -1,0 +1,77 @@
+"""The embedded PostgreSQL outlives a CLI command by PIXDEX_DB_LINGER_SECONDS, then stops."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pixdex.storage.embedded import server_running, stop_server
+
+PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
+
+
+@pytest.fixture(scope="module")
+def home() -> Iterator[Path]:
+    """One home for the module (its first command runs initdb, seconds on a busy machine)."""
+    path = Path(tempfile.mkdtemp(prefix="pixdex-linger-"))
+    yield path
+    stop_server(path / "pgdata")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _pixdex(home: Path, linger: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
+    env |= {"PIXDEX_HOME": str(home), "PIXDEX_DB_LINGER_SECONDS": str(linger)}
+    return subprocess.run([str(PIXDEX), *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _wait_until_stopped(pgdata: Path, within: float) -> float:
+    start = time.monotonic()
+    while server_running(pgdata) and time.monotonic() - start < within:
+        time.sleep(0.25)
+    return time.monotonic() - start
+
+
+def test_without_linger_the_last_command_stops_it(home: Path) -> None:
+    assert _pixdex(home, 0, "datasets").returncode == 0
+    assert not server_running(home / "pgdata")
+
+
+def test_the_server_stays_up_between_commands_then_stops(home: Path) -> None:
+    pgdata = home / "pgdata"
+    assert _pixdex(home, 6, "datasets").returncode == 0
+    assert server_running(pgdata)  # the command is gone; its server is not
+    first_pid = (pgdata / "postmaster.pid").read_text().split()[0]
+    time.sleep(3)
+    status = _pixdex(home, 6, "db", "status")
+    assert "running" in status.stdout, status
+    assert (pgdata / "postmaster.pid").read_text().split()[0] == first_pid  # the same server
+    # Nobody uses it any more: it stops about 6 s after the last command, not before.
+    assert server_running(pgdata)
+    waited = _wait_until_stopped(pgdata, within=30)
+    assert not server_running(pgdata)
+    assert waited > 2, waited
+
+
+def test_db_stop_also_ends_the_keeper(home: Path) -> None:
+    pgdata = home / "pgdata"
+    assert _pixdex(home, 600, "datasets").returncode == 0
+    assert server_running(pgdata)
+    assert "stopped" in _pixdex(home, 600, "db", "stop").stdout
+    assert not server_running(pgdata)
+    time.sleep(3)  # the keeper notices within its poll and exits without restarting it
+    assert not server_running(pgdata)
+
+
+def test_a_bad_linger_setting_is_refused(home: Path) -> None:
+    result = _pixdex(home, -1, "db", "status")
+    assert result.returncode == 2
+    assert "db_linger_seconds" in result.stderr
