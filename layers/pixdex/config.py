@@ -62,7 +62,10 @@ class Settings(BaseSettings):
     # A search's statements are cancelled past this (503 search_timeout): one slow query
     # must not hold a pool connection, or a Lambda, for minutes.
     search_timeout_ms: int = Field(default=20_000, ge=1, le=600_000)
-    exact_search_max_rows: int = Field(default=20_000, ge=0)
+    # Filtered rows ranked exactly (no index) up to this many; a dataset holding more gets
+    # an HNSW index of its own. ~3 us a row on a quiet 2-core machine (26 us at load 10),
+    # so 5,000 rows is about the 20 ms budget (docs/benchmarks.md, "Search at scale").
+    exact_search_max_rows: int = Field(default=5_000, ge=0)
     # Dataset curation: how many nearest neighbours each image keeps (the kNN graph that
     # duplicates, leakage, outliers and label doubts read), and how many kNN queries one
     # statement of a recompute or incremental update carries.

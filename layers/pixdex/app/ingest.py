@@ -50,7 +50,7 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
 from pixdex.pipeline import Prepared, analyse, prepare
-from pixdex.storage import catalog, curation, images
+from pixdex.storage import catalog, curation, dataset_indexes, images
 from pixdex.storage.connection import connect
 
 ProgressCallback = Callable[[int], None]
@@ -139,9 +139,15 @@ def ingest(
     finally:
         writer.close()
     _resolve_duplicates(settings, checker, report)
-    if report.indexed >= _ANALYZE_AFTER:
+    if report.indexed:
         with connect(settings) as conn:
-            images.refresh_statistics(conn)
+            if report.indexed >= _ANALYZE_AFTER:
+                images.refresh_statistics(conn)
+            # A dataset outgrowing the exact path gets its own HNSW index (once).
+            dataset_indexes.index_if_over(
+                conn, model=model.spec.name, dim=model.spec.dim, metric="cosine",
+                dataset_id=ds.id, min_rows=settings.exact_search_max_rows,
+            )
     position = {item.label: index for index, item in enumerate(items)}
     report.images.sort(key=lambda entry: position.get(entry.path, len(position)))
     return report

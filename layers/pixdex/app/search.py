@@ -31,7 +31,7 @@ from pixdex.models import (
     SearchQuery,
 )
 from pixdex.pipeline import model_floor
-from pixdex.storage import catalog, images, search_sql
+from pixdex.storage import catalog, dataset_indexes, images, search_sql
 from pixdex.storage.connection import Conn, connect, statement_deadline
 from pixdex.storage.facets import facet_counts
 
@@ -223,17 +223,24 @@ def _similarity(
     model, dim, metric, vector = target.model, target.dim, target.metric, target.vector
     window = query.offset + query.limit
     cap = settings.exact_search_max_rows
-    matching = search_sql.count_matching(conn, filters, cap=cap + 1)
-    exact = matching <= cap
+    # One statement: the path (and its planner settings, kept by this transaction).
+    plan = dataset_indexes.search_plan(
+        conn, filters, model, cap, ef_search=settings.hnsw_ef_search
+    )
+    # Without a count the dataset's own index answers alone: an unfiltered HNSW search.
+    matching = plan.matching
+    exact = matching is not None and matching <= cap
 
-    def candidates(exact_scan: bool) -> list[tuple[UUID, float]]:
+    def candidates(exact_scan: bool, configured: bool = False) -> list[tuple[UUID, float]]:
         return search_sql.vector_candidates(
             conn, model=model, dim=dim, query=vector, filters=filters, k=window,
             exact=exact_scan, ef_search=settings.hnsw_ef_search, metric=metric,
+            configured=configured,
         )
 
-    ranked = candidates(exact)
-    if not exact and len(ranked) < min(window, matching):
+    ranked = candidates(exact, configured=True)
+    known = plan.own_rows if matching is None else matching
+    if not exact and len(ranked) < min(window, known or 0):
         # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.
         exact = True
         ranked = candidates(True)
@@ -243,24 +250,36 @@ def _similarity(
         ranked = [(i, d) for i, d in ranked if d <= max_distance + 1e-6]
     page = [(i, target.score(d)) for i, d in ranked[query.offset : window]]
     warnings = [*target.warnings, *_weak_prompt_warning(query, target.metric, page)]
-    if exact:
-        total = matching if max_distance is None else search_sql.count_within(
-            conn, model=model, dim=dim, query=vector, filters=filters,
-            max_distance=max_distance + 1e-6, metric=metric,
-        )
-    elif max_distance is not None and len(ranked) < window:
-        total = len(ranked)  # the threshold cut the ordered stream: we saw its end
-    else:
-        # Counting a large filtered set exactly would cost more than the search itself.
-        total = (
-            max(search_sql.estimate_matching(conn, filters), matching)
-            if max_distance is None
-            else max(len(ranked), window)
-        )
+    total = _total(conn, filters, target, plan, exact=exact, ranked=len(ranked),
+                   window=window, max_distance=max_distance)
     return SearchPage(
         total=total, offset=query.offset, results=_hits(conn, page, fit), exact=exact,
         warnings=warnings,
     )
+
+
+def _total(
+    conn: Conn, filters: search_sql.Filters, target: QueryVector,
+    plan: dataset_indexes.SearchPlan, *, exact: bool, ranked: int, window: int,
+    max_distance: float | None,
+) -> int:
+    """How many rows the search matches: exact where that is cheap, else an estimate."""
+    if exact:
+        if max_distance is None:
+            return search_sql.count_matching(conn, filters) if plan.matching is None \
+                else plan.matching
+        assert target.vector is not None
+        return search_sql.count_within(
+            conn, model=target.model, dim=target.dim, query=target.vector, filters=filters,
+            max_distance=max_distance + 1e-6, metric=target.metric,
+        )
+    if max_distance is not None:
+        # Fewer rows than asked: the threshold cut the ordered stream and we saw its end.
+        return ranked if ranked < window else window
+    if plan.matching is None:  # the dataset's own index, no other filter: its row count
+        return max(plan.own_rows or 0, ranked)
+    # Counting a large filtered set exactly would cost more than the search itself.
+    return max(search_sql.estimate_matching(conn, filters), plan.matching)
 
 
 def _weak_prompt_warning(

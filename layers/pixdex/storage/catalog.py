@@ -17,7 +17,7 @@ from pixdex.storage.connection import Conn
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 Metric = Literal["cosine", "ip"]
 # pgvector operator class (for the HNSW index) and distance operator per metric.
-_OPCLASS: dict[Metric, str] = {"cosine": "halfvec_cosine_ops", "ip": "halfvec_ip_ops"}
+OPCLASS: dict[Metric, str] = {"cosine": "halfvec_cosine_ops", "ip": "halfvec_ip_ops"}
 OPERATOR: dict[Metric, str] = {"cosine": "<=>", "ip": "<#>"}
 
 
@@ -208,7 +208,7 @@ def register_model(
     """
     if not _MODEL_NAME.match(spec.name):
         raise InvalidInputError(f"invalid model name {spec.name!r}", field="model")
-    if metric not in _OPCLASS:
+    if metric not in OPCLASS:
         raise InvalidInputError(f"unknown metric {metric!r}; use cosine or ip", field="metric")
     conn.execute(
         "INSERT INTO embedding_models (name, dim, encodes_text, tags, metric)"
@@ -253,7 +253,7 @@ def hnsw_index_statement(
         how=sql.SQL("CONCURRENTLY" if concurrently else ""),
         index=sql.Identifier(hnsw_index_name(model)),
         dim=sql.Literal(dim),
-        opclass=sql.SQL(_OPCLASS[metric]),
+        opclass=sql.SQL(OPCLASS[metric]),
         model=sql.Literal(model),
     )
 
@@ -325,7 +325,7 @@ def model_info(conn: Conn, model: str) -> ModelInfo:
     if row is None:
         raise NotFoundError(f"no images were embedded with model {model!r}", field="model")
     metric = str(row["metric"])
-    assert metric in _OPCLASS
+    assert metric in OPCLASS
     return ModelInfo(
         str(row["name"]), int(str(row["dim"])), bool(row["encodes_text"]), bool(row["tags"]),
         "ip" if metric == "ip" else "cosine", bool(row["imported"]),

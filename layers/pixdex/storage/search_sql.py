@@ -14,7 +14,9 @@ Strategy for filtered vector search (kept here because it is about how PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -23,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pgvector import HalfVector
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from pixdex.storage.catalog import OPERATOR, Metric, hnsw_index_name
 from pixdex.storage.connection import Conn
@@ -56,6 +59,17 @@ class Filters:
     def __post_init__(self) -> None:
         if self.dataset_id is None and not self.dataset_ids:
             raise ValueError("Filters need dataset_id or dataset_ids")
+
+    @property
+    def scope_only(self) -> bool:
+        """Only the dataset restricts the rows (an excluded query image aside)."""
+        return self.dataset_id is not None and not (
+            self.objects or self.scenes or self.attributes or self.user_tags
+            or self.class_names or self.batch_id is not None
+            or (self.folder is not None and self.folder != "/")
+            or self.annotation_job_id is not None or self.split is not None
+            or self.in_batch is not None or self.in_annotation_job is not None
+        )
 
 
 def _embedding_scope(filters: Filters) -> sql.Composable:
@@ -163,21 +177,28 @@ def vector_candidates(
     ef_search: int,
     max_scan_tuples: int = 20_000,
     metric: Metric = "cosine",
+    configured: bool = False,
 ) -> list[tuple[UUID, float]]:
     """Top ``k`` (+ a tie margin) rows by distance, ordered by (distance, id).
 
     The distance is pgvector's: cosine distance, or for ``ip`` the negative inner product.
+    ``configured``: the caller's transaction already holds this path's planner settings
+    (``dataset_indexes.search_plan`` sets them).
     """
     where = _where(filters)
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
     window = k + _TIE_MARGIN
-    statement = sql.SQL(
+    # Exact: the filtered rows are ranked inside an OFFSET 0 fence, so the ORDER BY cannot
+    # become an HNSW scan while plain index scans stay allowed for the join (the filter's
+    # index picks the images, the embeddings' primary key fetches their vectors).
+    rows_sql = (
         "SELECT e.image_id AS id,"
         " (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) AS distance"
-        " FROM image_embeddings e JOIN images i ON i.id = e.image_id"
-        " WHERE {scope} AND {w}"
-        " ORDER BY distance LIMIT {window}"
-    ).format(
+        " FROM image_embeddings e JOIN images i ON i.id = e.image_id WHERE {scope} AND {w}"
+    )
+    if exact:
+        rows_sql = "SELECT id, distance FROM (" + rows_sql + " OFFSET 0) AS filtered"
+    statement = sql.SQL(rows_sql + " ORDER BY distance LIMIT {window}").format(
         dim=sql.Literal(dim),
         op=sql.SQL(OPERATOR[metric]),
         scope=_embedding_scope(filters),
@@ -185,8 +206,11 @@ def vector_candidates(
         window=sql.Literal(window),
     )
     params = {**where.params, "query": HalfVector(query)}
-    with conn.transaction():
-        _scan_settings(conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples)
+    with _local(conn):
+        if not configured:
+            _scan_settings(
+                conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples
+            )
         rows = conn.execute(statement, params).fetchall()
     ranked = sorted(
         ((UUID(str(r["id"])), float(str(r["distance"]))) for r in rows),
@@ -195,42 +219,72 @@ def vector_candidates(
     return ranked
 
 
+@contextmanager
+def _local(conn: Conn) -> Iterator[None]:
+    """A transaction for ``set_config(..., true)`` to live in: the caller's when it has one
+    (a SAVEPOINT would cost two round trips and scope nothing: settings made inside it
+    last until the outer transaction ends anyway), else a new one."""
+    if conn.info.transaction_status == TransactionStatus.INTRANS:
+        yield
+    else:
+        with conn.transaction():
+            yield
+
+
 def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: int) -> None:
     """Planner settings for one vector query, all set explicitly every time.
 
     ``SET LOCAL`` inside a savepoint outlives the savepoint (until the outer transaction
     ends), so each query sets every knob it depends on rather than trusting defaults.
 
-    Exact: plain index scans are off, so no HNSW ordered scan; bitmap scans on the filter
-    indexes pick the rows and a sort ranks them. ANN: the caller only takes this path once
+    Exact: the statement fences the ranking (OFFSET 0) so no HNSW ordered scan can serve
+    it; the filter indexes pick the rows, the primary key fetches their vectors, a sort
+    ranks them. ANN: the caller only takes this path once
     it has counted more filtered rows than an exact scan should rank, so plans that fetch
     and sort every filtered row are ruled out (with stale statistics right after a bulk
     ingest the planner would otherwise pick them).
     """
-    ann = "off" if exact else "on"
-    fallback = "on" if exact else "off"
-    knobs = (
-        ("enable_indexscan", ann),
+    # One round trip for all of them: a search is latency-bound on round trips.
+    conn.execute(sql.SQL("SELECT {}").format(scan_settings_sql(
+        sql.Literal(exact), ef_search=ef_search, max_scan_tuples=max_scan_tuples)))
+
+
+def scan_settings_sql(
+    exact: sql.Composable, *, ef_search: int, max_scan_tuples: int = 20_000
+) -> sql.Composable:
+    """``set_config`` calls (a select list) for the planner settings of
+    ``_scan_settings``, the path picked by the SQL boolean ``exact``: so a statement that
+    decides the path can also set it up, in the same round trip."""
+    fallback = sql.SQL("CASE WHEN {} THEN 'on' ELSE 'off' END").format(exact)
+    knobs: tuple[tuple[str, sql.Composable], ...] = (
+        ("enable_indexscan", sql.Literal("on")),
         ("enable_seqscan", fallback),
         ("enable_bitmapscan", fallback),
         ("enable_sort", fallback),
-        ("hnsw.ef_search", str(int(ef_search))),
-        ("hnsw.iterative_scan", "strict_order"),
-        ("hnsw.max_scan_tuples", str(int(max_scan_tuples))),
+        ("hnsw.ef_search", sql.Literal(str(int(ef_search)))),
+        ("hnsw.iterative_scan", sql.Literal("strict_order")),
+        ("hnsw.max_scan_tuples", sql.Literal(str(int(max_scan_tuples)))),
     )
-    # One round trip for all of them: a search is latency-bound on round trips.
-    calls = sql.SQL(", ").join(
-        sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+    return sql.SQL(", ").join(
+        sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), value)
         for name, value in knobs
     )
-    conn.execute(sql.SQL("SELECT {}").format(calls))
 
 
 def uses_hnsw(
     conn: Conn, model: str, dim: int, filters: Filters, *, ef_search: int = 100,
     metric: Metric = "cosine",
 ) -> bool:
-    """True when the planner would serve the ANN query from the model's HNSW index."""
+    """True when the planner would serve the ANN query from an HNSW index of the model
+    (its shared one or the dataset's own)."""
+    return ann_index(conn, model, dim, filters, ef_search=ef_search, metric=metric) is not None
+
+
+def ann_index(
+    conn: Conn, model: str, dim: int, filters: Filters, *, ef_search: int = 100,
+    metric: Metric = "cosine",
+) -> str | None:
+    """The HNSW index the planner would serve the ANN query from, None if none."""
     where = _where(filters)
     where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
     statement = sql.SQL(
@@ -242,10 +296,14 @@ def uses_hnsw(
         w=where.composed(),
     )
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
-    with conn.transaction():
+    with _local(conn):
         _scan_settings(conn, exact=False, ef_search=ef_search, max_scan_tuples=20_000)
         plan = "\n".join(str(next(iter(r.values()))) for r in conn.execute(statement, params))
-    return hnsw_index_name(model) in plan
+    used = re.search(r"Index Scan using (\S+) on image_embeddings", plan)
+    if used is None:
+        return None
+    name = used.group(1)
+    return name if name == hnsw_index_name(model) or name.startswith("iemb_hnsw_") else None
 
 
 def tag_ranked(
@@ -320,7 +378,7 @@ def count_within(
         w=where.composed(),
     )
     params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
-    with conn.transaction():
+    with _local(conn):
         _scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)
         row = conn.execute(statement, params).fetchone()
     assert row is not None

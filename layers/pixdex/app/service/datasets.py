@@ -13,7 +13,7 @@ from pixdex.app.service import blobs
 from pixdex.app.service.schemas import Dataset, DatasetList, Deleted, ImageCounts
 from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
-from pixdex.storage import catalog, slots
+from pixdex.storage import catalog, dataset_indexes, slots
 from pixdex.storage.connection import Conn, connect
 
 
@@ -68,6 +68,7 @@ def get_dataset(settings: Settings, workspace: str, dataset_id: UUID) -> Dataset
 def delete_dataset(settings: Settings, workspace: str, dataset_id: UUID) -> Deleted:
     with connect(settings) as conn:
         count = catalog.delete_dataset(conn, workspace, dataset_id)
+        dataset_indexes.drop_dataset_indexes(conn, dataset_id)
     # Rows first: once they are gone nothing refers to the bytes any more.
     blobs.delete_dataset_blobs(settings, dataset_id)
     return Deleted(id=dataset_id, images=count)
