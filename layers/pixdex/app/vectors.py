@@ -35,7 +35,7 @@ from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from pixdex.inference.specs import builtin_specs, class_vector_name
 from pixdex.models import MAX_VECTORS_PER_REQUEST, VectorImportReport
-from pixdex.storage import catalog, images
+from pixdex.storage import catalog, dataset_indexes, images
 from pixdex.storage import vectors as rows_sql
 from pixdex.storage.connection import connect
 
@@ -188,6 +188,13 @@ class VectorImport:
         elif self.imported >= _ANALYZE_AFTER:
             with connect(self.settings) as conn:
                 images.refresh_statistics(conn)
+        if self.dim is not None and self.imported:
+            # As after an ingest: a dataset past the exact path gets its own HNSW index.
+            with connect(self.settings) as conn:
+                dataset_indexes.index_if_over(
+                    conn, model=self.model, dim=self.dim, metric="cosine",
+                    dataset_id=self.dataset_id, min_rows=self.settings.exact_search_max_rows,
+                )
         return VectorImportReport(
             dataset=self.dataset, dataset_id=self.dataset_id, model=self.model,
             dim=self.dim or 0, model_created=self.model_created, rows=self.rows,
