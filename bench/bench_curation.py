@@ -50,7 +50,7 @@ from pixdex.app import curation
 from pixdex.app.ingest import IngestItem, ingest
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
-from pixdex.models import ImageMetadata, ImageStatus
+from pixdex.models import ImageStatus, UserMetadata
 from pixdex.storage import catalog, images
 from pixdex.storage import curation as curation_sql
 from pixdex.storage.connection import close_pools, connect, database_url
@@ -68,7 +68,7 @@ def _index(settings: Settings, root: Path, dataset: str,
     for name, (picture, split) in pictures.items():
         path = root / f"{dataset}-{name}.png"
         picture.save(path)
-        items.append(IngestItem(BlobRef.parse(path.as_uri()), meta=ImageMetadata(split=split)))
+        items.append(IngestItem(BlobRef.parse(path.as_uri()), meta=UserMetadata(split=split)))
     report = ingest(items, dataset, settings=settings)
     return {e.id: Path(e.path).stem.split("-", 1)[1] for e in report.images if e.id is not None}
 

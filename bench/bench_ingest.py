@@ -57,7 +57,7 @@ from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.imaging.decode import decode_image
 from pixdex.inference import preprocess_images
-from pixdex.models import ImageMetadata
+from pixdex.models import UserMetadata
 from pixdex.pipeline import decode_floor, prepare
 from pixdex.storage.connection import close_pools, connect
 from pixdex.storage.embedded import stop_server
@@ -132,7 +132,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _run_ingest(folder: Path, dataset: str, settings: Settings) -> dict[str, Any]:
-    items = local_items([folder], folder=None, meta=ImageMetadata()).items
+    items = local_items([folder], folder=None, meta=UserMetadata()).items
     seconds, report = _timed(lambda: ingest(items, dataset, settings=settings))
     return {
         "images": len(items), "seconds": round(seconds, 2),

@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> None:
     from pixdex.app.sources import local_items
     from pixdex.config import Settings
     from pixdex.engines import get_model
-    from pixdex.models import ImageMetadata
+    from pixdex.models import UserMetadata
     from pixdex.storage.connection import close_pools, connect
     from pixdex.storage.embedded import stop_server
 
@@ -314,7 +314,7 @@ def run(args: argparse.Namespace) -> None:
             stages = _stages_after(files, settings, args.decode_workers)
             log(f"    {stages}")
             log("      end to end: ingest() after (this process)")
-            items = local_items([folder], folder=None, meta=ImageMetadata()).items
+            items = local_items([folder], folder=None, meta=UserMetadata()).items
             started, started_cpu = time.perf_counter(), time.process_time()
             report = ingest(items, f"mix-after-{round_}", settings=settings)
             seconds = time.perf_counter() - started

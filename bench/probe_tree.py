@@ -142,13 +142,13 @@ def ingest_run(args: argparse.Namespace) -> dict[str, Any]:
     from pixdex.app.sources import local_items
     from pixdex.config import Settings
     from pixdex.engines import get_model
-    from pixdex.models import ImageMetadata
+    from pixdex.models import UserMetadata
     from pixdex.storage.connection import close_pools
 
     settings = Settings(home=Path(args.home), decode_workers=args.workers,
                         batch_size=args.batch, providers="cpu")
     get_model(settings=settings).embed_pixels(np.zeros((1, 3, 224, 224), dtype=np.float32))
-    items = local_items([Path(args.folder)], folder=None, meta=ImageMetadata()).items
+    items = local_items([Path(args.folder)], folder=None, meta=UserMetadata()).items
     start, start_cpu = time.perf_counter(), time.process_time()
     report = ingest(items, args.dataset, settings=settings)
     seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu

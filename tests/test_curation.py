@@ -18,7 +18,7 @@ from pixdex.app.removal import remove
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError
-from pixdex.models import ImageMetadata, IndexReport
+from pixdex.models import IndexReport, UserMetadata
 from pixdex.storage.connection import connect
 from tests.curation_photos import AUGMENTATIONS
 
@@ -36,7 +36,7 @@ def add(tmp_path: Path, settings: Settings, dataset_name: str) -> Add:
         for name, (picture, split, classes) in pictures.items():
             path = tmp_path / name
             picture.save(path)
-            meta = ImageMetadata(split=split, annotation_classes=classes)
+            meta = UserMetadata(split=split, annotation_classes=classes)
             items.append(IngestItem(BlobRef.parse(path.as_uri()), meta=meta))
         return ingest(items, dataset_name, settings=settings, gate=gate)
 

@@ -18,7 +18,7 @@ from pixdex.app.service.datasets import delete_dataset
 from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
-from pixdex.models import AutoTags, ImageMetadata, ImageStatus, SearchQuery
+from pixdex.models import AutoTags, ImageStatus, SearchQuery, UserMetadata
 from pixdex.storage import catalog, dataset_indexes, search_sql
 from pixdex.storage.connection import connect, database_url
 from pixdex.storage.embedded import memory_settings, size_memory
@@ -56,7 +56,7 @@ def _make(settings: Settings, rows: int, seed: int) -> Data:
         ids = write_images(conn, MODEL.name, [
             ImageWrite(dataset_id=ds.id, storage_key=f"mem://{i}", name=f"{i}.jpg", folder="/",
                        sha256=None, byte_size=None, status=ImageStatus.INDEXED,
-                       meta=ImageMetadata(split=s), auto_tags=AutoTags(), embedding=v)
+                       meta=UserMetadata(split=s), auto_tags=AutoTags(), embedding=v)
             for i, (v, s) in enumerate(zip(vectors, splits, strict=True))
         ])
     return Data(name, ds.id, vectors, ids, splits)
@@ -184,7 +184,7 @@ def test_ingest_gives_a_dataset_outgrowing_the_cap_its_own_index(
     small_cap = settings.model_copy(update={"exact_search_max_rows": 3})
     for i in range(3):
         Image.new("RGB", (64, 48), (40 * i, 90, 200 - 50 * i)).save(tmp_path / f"{i}.png")
-    ingest(local_items([tmp_path], folder=None, meta=ImageMetadata()).items, dataset_name,
+    ingest(local_items([tmp_path], folder=None, meta=UserMetadata()).items, dataset_name,
            settings=small_cap)
 
     def has_index() -> bool:
@@ -196,7 +196,7 @@ def test_ingest_gives_a_dataset_outgrowing_the_cap_its_own_index(
 
     assert not has_index()  # 3 rows: the exact path serves them
     Image.new("RGB", (64, 48), (250, 20, 20)).save(tmp_path / "3.png")
-    ingest(local_items([tmp_path], folder=None, meta=ImageMetadata()).items, dataset_name,
+    ingest(local_items([tmp_path], folder=None, meta=UserMetadata()).items, dataset_name,
            settings=small_cap)
     assert has_index()
 

@@ -47,7 +47,7 @@ from pixdex.errors import (
     PayloadTooLargeError,
 )
 from pixdex.inference.specs import class_vector_name
-from pixdex.models import ImageMetadata
+from pixdex.models import UserMetadata
 from pixdex.serving.engine import Engine, LocalTransport
 from pixdex.serving.server import EmbedderHTTPServer, running_server
 from pixdex.storage.connection import connect
@@ -146,7 +146,7 @@ def test_ingest_over_http_matches_in_process_ingest(
     photos["coffee"].save(root / "coffee.png")
     photos["hubble_deep_field"].save(root / "sky.webp")
     (root / "notes.txt").write_text("not an image")
-    selection = local_items([root], folder=None, meta=ImageMetadata(user_tags=["t"]))
+    selection = local_items([root], folder=None, meta=UserMetadata(user_tags=["t"]))
     remote_report = ingest(selection.items, dataset_name, settings=http_settings)
     local_report = ingest(selection.items, dataset_name + "-local", settings=settings)
     assert (remote_report.indexed, remote_report.failed) == (3, 1)

@@ -24,7 +24,7 @@ from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.db_secret import lambda_settings
 from pixdex.errors import InvalidInputError, NotFoundError, PixdexError
-from pixdex.models import ImageMetadata
+from pixdex.models import UserMetadata
 from pixdex.storage import pending
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_image
@@ -45,7 +45,7 @@ def _stored_pending(
     for name, data in files.items():
         ref = blobs.ref(settings, blobs.upload_key(dataset_id, "0" * 64, name))
         store_for(ref).put(ref, data)
-        rows.append(pending.PendingRow(ref.uri, name, "/kept", ImageMetadata(user_tags=["t"])))
+        rows.append(pending.PendingRow(ref.uri, name, "/kept", UserMetadata(user_tags=["t"])))
     with connect(settings) as conn:
         found = pending.insert_pending(conn, dataset_id, rows)
     return {row.name: found[row.storage_key][0] for row in rows}

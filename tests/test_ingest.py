@@ -17,7 +17,7 @@ from pixdex.blobs import BlobRef
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.imaging import compute_attributes, decode_image
-from pixdex.models import ImageMetadata, ImageStatus
+from pixdex.models import ImageStatus, UserMetadata
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_embedding, get_image
 
@@ -52,7 +52,7 @@ def _by_name(report_images: list[object]) -> dict[str, object]:
 def test_index_folder_records_good_and_bad_files(
     settings: Settings, dataset_name: str, mixed_folder: Path
 ) -> None:
-    selection = local_items([mixed_folder], folder=None, meta=ImageMetadata(user_tags=["t1"]))
+    selection = local_items([mixed_folder], folder=None, meta=UserMetadata(user_tags=["t1"]))
     report = ingest(selection.items, dataset_name, settings=settings)
 
     assert (report.indexed, report.failed, report.skipped) == (3, 4, 0)
@@ -85,15 +85,15 @@ def test_reindex_is_idempotent_and_picks_up_changes(
     folder.mkdir()
     photos["chelsea"].save(folder / "a.png")
     photos["coffee"].save(folder / "b.png")
-    first = ingest(local_items([folder], folder=None, meta=ImageMetadata()).items,
+    first = ingest(local_items([folder], folder=None, meta=UserMetadata()).items,
                    dataset_name, settings=settings)
-    second = ingest(local_items([folder], folder=None, meta=ImageMetadata()).items,
+    second = ingest(local_items([folder], folder=None, meta=UserMetadata()).items,
                     dataset_name, settings=settings)
     assert (first.indexed, second.indexed, second.skipped) == (2, 0, 2)
     assert [e.id for e in first.images] == [e.id for e in second.images]
 
     photos["rocket"].save(folder / "a.png")  # same name, new content
-    third = ingest(local_items([folder], folder=None, meta=ImageMetadata()).items,
+    third = ingest(local_items([folder], folder=None, meta=UserMetadata()).items,
                    dataset_name, settings=settings)
     assert (third.indexed, third.skipped) == (1, 1)
     changed = next(e for e in third.images if e.path.endswith("a.png"))
@@ -108,7 +108,7 @@ def test_same_file_twice_in_one_run_is_indexed_once(
 ) -> None:
     path = tmp_path / "one.jpg"
     path.write_bytes(_jpeg(photos["coins"]))
-    report = ingest(local_items([path, path, tmp_path], folder=None, meta=ImageMetadata()).items,
+    report = ingest(local_items([path, path, tmp_path], folder=None, meta=UserMetadata()).items,
                     dataset_name, settings=settings)
     assert report.indexed == 1 and len(report.images) == 1
 
@@ -135,7 +135,7 @@ def test_phone_photos_and_screenshots_are_decoded_reduced_with_the_originals_fac
     upright.transpose(Image.Transpose.ROTATE_90).save(phone, quality=90, exif=exif)
     screen = tmp_path / "screen.png"
     _tiled(photos["coffee"], (2560, 1440)).save(screen)
-    report = ingest(local_items([phone, screen], folder=None, meta=ImageMetadata()).items,
+    report = ingest(local_items([phone, screen], folder=None, meta=UserMetadata()).items,
                     dataset_name, settings=settings)
     assert report.indexed == 2
     ids = {Path(e.path).name: e.id for e in report.images}
@@ -160,7 +160,7 @@ def test_phone_photos_and_screenshots_are_decoded_reduced_with_the_originals_fac
 
 
 def test_missing_path_is_reported_not_raised(tmp_path: Path) -> None:
-    selection = local_items([tmp_path / "nope"], folder=None, meta=ImageMetadata())
+    selection = local_items([tmp_path / "nope"], folder=None, meta=UserMetadata())
     assert selection.items == []
     assert selection.missing[0].error == "no such file or directory"
 
@@ -174,7 +174,7 @@ def test_remove_by_path_directory_and_id(
     photos["coffee"].save(root / "sub" / "b.png")
     photos["rocket"].save(root / "sub" / "c.png")
     photos["coins"].save(root / "d.png")
-    report = ingest(local_items([root], folder=None, meta=ImageMetadata()).items,
+    report = ingest(local_items([root], folder=None, meta=UserMetadata()).items,
                     dataset_name, settings=settings)
     ids = {Path(e.path).name: e.id for e in report.images}
 
@@ -192,7 +192,7 @@ def test_explicit_folder_and_metadata(
     settings: Settings, dataset_name: str, tmp_path: Path, photos: dict[str, Image.Image]
 ) -> None:
     photos["coffee"].save(tmp_path / "x.png")
-    meta = ImageMetadata(user_tags=["a", "b"], batch_id="b1", annotation_job_id="j1", split="train")
+    meta = UserMetadata(user_tags=["a", "b"], batch_id="b1", annotation_job_id="j1", split="train")
     report = ingest(local_items([tmp_path / "x.png"], folder="trips/2024/", meta=meta).items,
                     dataset_name, settings=settings)
     with connect(settings) as conn:

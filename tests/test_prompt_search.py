@@ -22,7 +22,7 @@ from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, ModelCapabilityError
 from pixdex.inference.base import ModelSpec
 from pixdex.inference.specs import class_vector_name
-from pixdex.models import MAX_PROMPT_CHARS, ImageMetadata, SearchPage, SearchQuery
+from pixdex.models import MAX_PROMPT_CHARS, SearchPage, SearchQuery, UserMetadata
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import connect
 from pixdex.text import prompt_to_class_weights
@@ -39,7 +39,7 @@ def gallery(
     for name, picture in photos.items():
         picture.save(root / ("pets" if name == "chelsea" else ".") / f"{name}.png")
     name = f"prompts-{uuid.uuid4().hex[:8]}"
-    report = ingest(local_items([root], folder=None, meta=ImageMetadata()).items, name,
+    report = ingest(local_items([root], folder=None, meta=UserMetadata()).items, name,
                     settings=settings)
     assert report.indexed == len(photos)
     return name, {Path(e.path).stem: e.id for e in report.images if e.id is not None}
@@ -133,7 +133,7 @@ def test_a_dataset_indexed_before_class_vectors_says_so(
 ) -> None:
     workspace = f"legacy-{uuid.uuid4().hex[:8]}"
     photos["chelsea"].save(tmp_path / "chelsea.png")
-    items = local_items([tmp_path], folder=None, meta=ImageMetadata()).items
+    items = local_items([tmp_path], folder=None, meta=UserMetadata()).items
     ingest(items, "old", workspace=workspace, settings=settings)
     classes = class_vector_name(settings.model)
     with connect(settings) as conn:  # what a dataset indexed by an older release looks like
@@ -148,7 +148,7 @@ def test_a_dataset_indexed_before_class_vectors_says_so(
         assert refused.value.http_status == 409 and "'old'" in refused.value.message
     # New images into the old dataset do not hide the older ones' missing vectors.
     photos["coffee"].save(tmp_path / "coffee.png")
-    ingest(local_items([tmp_path], folder=None, meta=ImageMetadata()).items, "old",
+    ingest(local_items([tmp_path], folder=None, meta=UserMetadata()).items, "old",
            workspace=workspace, settings=settings)
     with pytest.raises(ConflictError, match="reembed"):
         search(SearchQuery(dataset="old", workspace=workspace, prompt="a cat"), settings)

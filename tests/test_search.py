@@ -21,9 +21,9 @@ from pixdex.models import (
     MAX_SEARCH_LIMIT,
     AutoTags,
     BoundingBox,
-    ImageMetadata,
     ImageStatus,
     SearchQuery,
+    UserMetadata,
 )
 from pixdex.storage import catalog, search_sql
 from pixdex.storage.connection import connect
@@ -49,7 +49,7 @@ def photo_dataset(
         cropped.save(root / "edits" / f"{name}_crop.jpg")
         ImageEnhance.Brightness(picture).enhance(0.15).save(root / "edits" / f"{name}_dark.jpg")
     name = f"photos-{uuid.uuid4().hex[:8]}"
-    report = ingest(local_items([root], folder=None, meta=ImageMetadata(split="train")).items,
+    report = ingest(local_items([root], folder=None, meta=UserMetadata(split="train")).items,
                     name, settings=settings)
     assert report.failed == 0
     ids = {Path(e.path).stem: e.id for e in report.images if e.id is not None}
@@ -181,7 +181,7 @@ def test_failed_image_cannot_be_a_query(
 ) -> None:
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     (tmp_path / "ok.png").write_bytes(_query_bytes(Image.new("RGB", (64, 64), "red")))
-    report = ingest(local_items([tmp_path], folder=None, meta=ImageMetadata()).items,
+    report = ingest(local_items([tmp_path], folder=None, meta=UserMetadata()).items,
                     dataset_name, settings=settings)
     bad = next(e for e in report.images if e.status == "failed")
     with pytest.raises(ConflictError, match="status is failed"):
@@ -210,7 +210,7 @@ def synthetic(settings: Settings) -> tuple[str, np.ndarray, list[uuid.UUID], lis
             ImageWrite(
                 dataset_id=ds.id, storage_key=f"mem://{i}", name=f"{i}.jpg", folder="/",
                 sha256=None, byte_size=None, status=ImageStatus.INDEXED,
-                meta=ImageMetadata(split=split), auto_tags=AutoTags(), embedding=vector,
+                meta=UserMetadata(split=split), auto_tags=AutoTags(), embedding=vector,
             )
             for i, (vector, split) in enumerate(zip(vectors, splits, strict=True))
         ]

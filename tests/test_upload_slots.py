@@ -22,7 +22,7 @@ from pixdex.app.service.schemas import ImageMeta
 from pixdex.app.service.slots import _sign
 from pixdex.client import ApiError, Client
 from pixdex.config import Settings
-from pixdex.models import ImageMetadata
+from pixdex.models import UserMetadata
 from pixdex.server import RunningServer, start
 from pixdex.storage import slots as slot_rows
 from pixdex.storage.connection import connect
@@ -187,7 +187,7 @@ def test_an_expired_url_is_refused_and_an_unused_slot_ends_failed(
     key = blobs.ref(settings, blobs.slot_key(uuid.UUID(dataset), "0" * 16, "never.jpg")).uri
     with connect(settings) as conn:
         (abandoned,) = slot_rows.insert_slots(
-            conn, uuid.UUID(dataset), [PendingRow(key, "never.jpg", "/", ImageMetadata())],
+            conn, uuid.UUID(dataset), [PendingRow(key, "never.jpg", "/", UserMetadata())],
             datetime.now(UTC) - timedelta(seconds=1),
         )
     api.ok("DELETE", f"/v1/images/{slot['image_id']}")

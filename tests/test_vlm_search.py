@@ -30,7 +30,7 @@ from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
 from pixdex.inference.specs import class_vector_name
-from pixdex.models import ImageMetadata, SearchQuery
+from pixdex.models import SearchQuery, UserMetadata
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
 from pixdex.taxonomy import get_tagger
@@ -59,7 +59,7 @@ def setup(settings: Settings, vlm_name: str, tmp_path_factory: pytest.TempPathFa
     for name in ("chelsea", "coffee", "rocket", "astronaut"):
         photos[name].save(root / f"{name}.png")
     dataset = f"vlm-{uuid.uuid4().hex[:8]}"
-    report = ingest(local_items([root], folder=None, meta=ImageMetadata()).items, dataset,
+    report = ingest(local_items([root], folder=None, meta=UserMetadata()).items, dataset,
                     settings=settings)
     assert report.indexed == 4
     ids = {Path(e.path).stem: e.id for e in report.images if e.id is not None}
@@ -95,7 +95,7 @@ def test_reembed_adds_a_model_and_ingest_then_fills_it(
     np.testing.assert_allclose(stored[ids["chelsea"]], direct, atol=2e-3)
 
     photos["camera"].save(root / "camera.png")  # ingest now fills every listed model
-    report = ingest(local_items([root], folder=None, meta=ImageMetadata()).items, dataset,
+    report = ingest(local_items([root], folder=None, meta=UserMetadata()).items, dataset,
                     settings=settings)
     assert (report.indexed, report.skipped) == (1, 4)
     camera = next(e.id for e in report.images if e.status == "indexed")
@@ -150,7 +150,7 @@ def test_reembed_class_vectors_heals_an_old_dataset_and_reports_missing_files(
     photos["chelsea"].save(tmp_path / "chelsea.png")
     photos["coffee"].save(tmp_path / "coffee.png")
     dataset = f"old-{uuid.uuid4().hex[:8]}"
-    ingest(local_items([tmp_path], folder=None, meta=ImageMetadata()).items, dataset,
+    ingest(local_items([tmp_path], folder=None, meta=UserMetadata()).items, dataset,
            settings=settings)
     classes = class_vector_name(settings.model)
     with connect(settings) as conn:

@@ -20,7 +20,7 @@ from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ModelCapabilityError, NotFoundError
 from pixdex.inference.imagenet import NUM_CLASSES, imagenet_class_names
-from pixdex.models import AutoTags, ImageMetadata, SearchQuery
+from pixdex.models import AutoTags, SearchQuery, UserMetadata
 from pixdex.storage import catalog
 from pixdex.storage.connection import connect
 from pixdex.storage.taxonomy import save_auto_tags
@@ -128,7 +128,7 @@ def tagged_dataset(settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     for name in ("chelsea", "coffee", "china", "motorcycle", "astronaut"):
         photos[name].save(root / f"{name}.png")
     name = f"vocab-{uuid.uuid4().hex[:8]}"
-    report = ingest(local_items([root], folder=None, meta=ImageMetadata()).items, name,
+    report = ingest(local_items([root], folder=None, meta=UserMetadata()).items, name,
                     settings=settings)  # fmt: skip
     assert report.failed == 0
     return name

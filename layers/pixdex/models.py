@@ -90,8 +90,9 @@ class ImageRecord(BaseModel):
     auto_tags: AutoTags
 
 
-class ImageMetadata(BaseModel):
-    """User-supplied metadata attached at ingest."""
+class UserMetadata(BaseModel):
+    """User-supplied metadata attached at ingest, as the library stores it (the API's
+    ``ImageMeta`` is the same on the wire, with its names: ``tags``, ``annotations``)."""
 
     folder: str | None = None
     user_tags: list[str] = Field(default_factory=list)

@@ -17,7 +17,7 @@ from pixdex.app.ingest import ingest
 from pixdex.app.search import encode_query_image, search
 from pixdex.app.sources import local_items
 from pixdex.config import Settings
-from pixdex.models import ImageMetadata, SearchPage, SearchQuery
+from pixdex.models import SearchPage, SearchQuery, UserMetadata
 
 DATASET = "samples"
 _PHOTOS = (
@@ -75,7 +75,7 @@ def _show(title: str, page: SearchPage, as_json: bool) -> None:
 
 def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     samples = write_samples(settings.home / "samples")
-    selection = local_items([samples], folder=None, meta=ImageMetadata(user_tags=["demo"]))
+    selection = local_items([samples], folder=None, meta=UserMetadata(user_tags=["demo"]))
     report = ingest(selection.items, DATASET, settings=settings)
     if as_json:
         print(report.model_dump_json(include={"indexed", "skipped", "failed"}))

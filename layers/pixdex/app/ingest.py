@@ -48,7 +48,7 @@ from pixdex.engines import get_model
 from pixdex.errors import PixdexError
 from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
-from pixdex.models import AutoTags, ImageMetadata, ImageStatus, IndexedFile, IndexReport
+from pixdex.models import AutoTags, ImageStatus, IndexedFile, IndexReport, UserMetadata
 from pixdex.pipeline import Prepared, analyse, prepare
 from pixdex.storage import catalog, curation, dataset_indexes, images
 from pixdex.storage.connection import connect
@@ -64,7 +64,7 @@ class IngestItem:
 
     ref: BlobRef
     folder: str = "/"
-    meta: ImageMetadata = field(default_factory=ImageMetadata)
+    meta: UserMetadata = field(default_factory=UserMetadata)
     display: str | None = None  # what reports call it (a local path); defaults to the URI
     # An image the API added: complete its pending row, never (re)create one.
     pending_only: bool = False

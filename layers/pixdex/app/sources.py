@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from pixdex.app.ingest import IngestItem
 from pixdex.blobs import BlobRef, LocalFolderStore
 from pixdex.errors import InvalidInputError
-from pixdex.models import ImageMetadata, IndexedFile
+from pixdex.models import IndexedFile, UserMetadata
 
 _store = LocalFolderStore()
 
@@ -29,7 +29,7 @@ def normalise_folder(folder: str) -> str:
 
 
 def local_items(
-    paths: Sequence[str | Path], *, folder: str | None, meta: ImageMetadata
+    paths: Sequence[str | Path], *, folder: str | None, meta: UserMetadata
 ) -> LocalSelection:
     """Files are taken as given; directories recursively (hidden entries skipped).
 

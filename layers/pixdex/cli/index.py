@@ -8,7 +8,7 @@ import sys
 from pixdex.cli.common import EXIT_OK, print_report
 from pixdex.config import Settings
 from pixdex.errors import InvalidInputError
-from pixdex.models import ImageMetadata
+from pixdex.models import UserMetadata
 
 NAME = "index"
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from pixdex.app.ingest import ingest
     from pixdex.app.sources import local_items
 
-    meta = ImageMetadata(
+    meta = UserMetadata(
         user_tags=args.tag, batch_id=args.batch_id,
         annotation_job_id=args.annotation_job_id, split=args.split,
     )

@@ -41,8 +41,8 @@ from pixdex.models import AutoTags
 from .errors import EmbedderResponseError
 from .protocol import (
     MAX_TEXTS,
+    DecodedImageInfo,
     ImageInput,
-    ImageMeta,
     InvocationRequest,
     InvocationResponse,
     ItemError,
@@ -70,7 +70,7 @@ class ImageAnalysis:
 
     embedding: NDArray[np.float32] | None = None
     tags: AutoTags | None = None
-    meta: ImageMeta | None = None
+    meta: DecodedImageInfo | None = None
     error: ItemError | None = None
     class_scores: NDArray[np.float32] | None = None  # only when asked for
 

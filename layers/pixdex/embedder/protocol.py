@@ -34,10 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pixdex.models import MAX_PROMPT_CHARS, AutoTags
 
 __all__ = [
+    "DecodedImageInfo",
     "ErrorBody",
     "ErrorEnvelope",
     "ImageInput",
-    "ImageMeta",
     "InvocationRequest",
     "InvocationResponse",
     "ItemError",
@@ -79,7 +79,9 @@ class InvocationRequest(BaseModel):
     class_scores: bool = False
 
 
-class ImageMeta(BaseModel):
+class DecodedImageInfo(BaseModel):
+    """What decoding found: the original's size and format (not user metadata)."""
+
     width: int
     height: int
     format: str
@@ -97,7 +99,7 @@ class InvocationResponse(BaseModel):
     input_size: int = 224
     embeddings: list[list[float] | None] = Field(default_factory=list)
     tags: list[AutoTags | None] = Field(default_factory=list)
-    images: list[ImageMeta | None] = Field(default_factory=list)
+    images: list[DecodedImageInfo | None] = Field(default_factory=list)
     errors: list[ItemError | None] = Field(default_factory=list)
     text_embeddings: list[list[float]] = Field(default_factory=list)
     class_scores: list[list[float] | None] | None = None

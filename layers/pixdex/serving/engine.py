@@ -28,8 +28,8 @@ from PIL import Image
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.embedder.protocol import (
+    DecodedImageInfo,
     ImageInput,
-    ImageMeta,
     InvocationRequest,
     InvocationResponse,
     ItemError,
@@ -147,7 +147,7 @@ class Engine:
         for (index, prepared), analysis in zip(batch, analyses, strict=True):
             response.embeddings[index] = analysis.embedding.tolist()
             response.tags[index] = analysis.tags
-            response.images[index] = ImageMeta(
+            response.images[index] = DecodedImageInfo(
                 width=prepared.width, height=prepared.height, format=prepared.format
             )
             if response.class_scores is not None and analysis.class_scores is not None:

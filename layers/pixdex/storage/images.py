@@ -13,7 +13,7 @@ from pgvector import HalfVector
 from psycopg.types.json import Jsonb
 
 from pixdex.errors import NotFoundError
-from pixdex.models import TAG_KINDS, AutoTags, ImageMetadata, ImageRecord, ImageStatus
+from pixdex.models import TAG_KINDS, AutoTags, ImageRecord, ImageStatus, UserMetadata
 from pixdex.storage.connection import Conn
 
 
@@ -32,7 +32,7 @@ class ImageWrite:
     width: int | None = None
     height: int | None = None
     format: str | None = None
-    meta: ImageMetadata = field(default_factory=ImageMetadata)
+    meta: UserMetadata = field(default_factory=UserMetadata)
     auto_tags: AutoTags = field(default_factory=AutoTags)
     embedding: NDArray[np.float32] | None = None
     # Further named vectors of the image (model name -> vector), e.g. class probabilities.

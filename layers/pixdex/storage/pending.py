@@ -13,7 +13,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from pixdex.models import ImageMetadata, ImageStatus
+from pixdex.models import ImageStatus, UserMetadata
 from pixdex.storage.connection import Conn
 
 __all__ = [
@@ -47,7 +47,7 @@ class PendingRow:
     storage_key: str
     name: str
     folder: str
-    meta: ImageMetadata
+    meta: UserMetadata
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Pending:
     id: UUID
     storage_key: str
     folder: str
-    meta: ImageMetadata
+    meta: UserMetadata
 
 
 def row_values(dataset_id: UUID, row: PendingRow) -> tuple[object, ...]:
@@ -96,7 +96,7 @@ def pending_rows(conn: Conn, dataset_id: UUID, ids: Sequence[UUID]) -> list[Pend
             id=UUID(str(r["id"])),
             storage_key=str(r["storage_key"]),
             folder=str(r["folder"]),
-            meta=ImageMetadata.model_validate(
+            meta=UserMetadata.model_validate(
                 {k: r[k] for k in ("user_tags", "annotation_classes", "batch_id",
                                    "annotation_job_id", "split", "metadata")}
                 | {"folder": r["folder"]}

@@ -28,7 +28,7 @@ from pixdex.config import Settings
 from pixdex.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, PixdexError
 from pixdex.imaging import sniff_format
 from pixdex.imaging.base64_text import decode_base64
-from pixdex.models import ImageMetadata
+from pixdex.models import UserMetadata
 from pixdex.storage import catalog, pending
 from pixdex.storage.connection import connect
 from pixdex.storage.pending import PendingRow
@@ -191,8 +191,8 @@ def _name(upload: Upload, sha256: str) -> str:
     return f"{sha256[:12]}.{_EXTENSIONS.get(sniff_format(upload.data) or '', 'bin')}"
 
 
-def image_metadata(meta: ImageMeta) -> ImageMetadata:
-    return ImageMetadata(
+def image_metadata(meta: ImageMeta) -> UserMetadata:
+    return UserMetadata(
         user_tags=meta.tags, annotation_classes=meta.annotations, batch_id=meta.batch_id,
         annotation_job_id=meta.annotation_job_id, split=meta.split, metadata=meta.metadata,
     )
