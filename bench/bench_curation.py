@@ -130,7 +130,8 @@ def quality(settings: Settings, root: Path) -> dict[str, Any]:
     return result
 
 
-def timing(settings: Settings, rows: int, added: int, hnsw: bool) -> dict[str, Any]:
+def timing(settings: Settings, rows: int, added: int, hnsw: bool,
+           recompute: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {"rows": rows, "k": settings.curation_neighbours}
     with connect(settings) as conn:
         ds = catalog.ensure_dataset(conn, "default", f"bench-{rows}")
@@ -148,11 +149,13 @@ def timing(settings: Settings, rows: int, added: int, hnsw: bool) -> dict[str, A
         plan = curation_sql.knn_plan(conn, SPEC.name, SPEC.dim, ds.id, sample, 8, exact=False)
     result["knn_plan"] = plan.splitlines()
     result["knn_uses_hnsw"] = catalog.hnsw_index_name(SPEC.name) in plan
-    done = curation.recompute(ds.id, settings=settings)
-    result["recompute_seconds"] = done.seconds
-    result["recompute_path"] = "hnsw" if rows > settings.exact_search_max_rows else "numpy"
-    result["recompute_ms_per_image"] = round(1000 * done.seconds / rows, 3)
-    log(f"recompute {rows}: {done.seconds} s ({result['recompute_path']})")
+    if recompute:
+        done = curation.recompute(ds.id, settings=settings)
+        result["recompute_seconds"] = done.seconds
+        exact = rows <= min(settings.exact_search_max_rows, curation.EXACT_GRAPH_MAX_ROWS)
+        result["recompute_path"] = "numpy" if exact else "hnsw"
+        result["recompute_ms_per_image"] = round(1000 * done.seconds / rows, 3)
+        log(f"recompute {rows}: {done.seconds} s ({result['recompute_path']})")
     rng = np.random.default_rng(99)
     queries = corpus.queries(added)
     refresh_ms: list[float] = []
@@ -188,6 +191,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=0)
     parser.add_argument("--added", type=int, default=200)
     parser.add_argument("--hnsw", action="store_true", help="HNSW recompute at any size")
+    parser.add_argument("--incremental-only", action="store_true",
+                        help="skip the full recompute: only the per-image update")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="pixdex-bench-curation-"))
     settings = Settings(home=home, batch_size=16, decode_workers=2, model=SPEC.name
@@ -199,8 +204,10 @@ def main() -> None:
             (RESULTS / "curation-quality.json").write_text(json.dumps(result, indent=2) + "\n")
             print(json.dumps(result, indent=2))
         if args.rows:
-            result = {"machine": machine, **timing(settings, args.rows, args.added, args.hnsw)}
-            name = f"curation-{args.rows}{'-hnsw' if args.hnsw else ''}.json"
+            result = {"machine": machine, **timing(settings, args.rows, args.added, args.hnsw,
+                                                        not args.incremental_only)}
+            suffix = "-incremental" if args.incremental_only else "-hnsw" if args.hnsw else ""
+            name = f"curation-{args.rows}{suffix}.json"
             (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
             print(json.dumps({k: v for k, v in result.items() if k != "build"}, indent=2))
     finally:

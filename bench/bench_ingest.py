@@ -20,6 +20,14 @@ Measured:
     .venv/bin/python bench/bench_ingest.py [--images 2000] [--sweep]
 
 Results: a markdown table on stdout and ``bench/results/ingest.json``.
+
+``--mix``: a realistic mix instead (12 MP phone JPEGs with EXIF orientation, 2560x1440 PNG
+screenshots, small web images; default 240 files), end to end against decoding alone and
+the model alone, before (a baseline commit's code) and after; see ``bench/ingest_mix.py``.
+
+    .venv/bin/python bench/bench_ingest.py --mix [--images 240]
+
+Results: ``bench/results/ingest-mix.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import ingest_mix
 import numpy as np
 import onnxruntime as ort
 import skimage.data
@@ -46,10 +55,10 @@ from pixdex.app.ingest import ingest
 from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.engines import get_model
-from pixdex.imaging.attributes import compute_attributes
 from pixdex.imaging.decode import decode_image
 from pixdex.inference import preprocess_images
 from pixdex.models import ImageMetadata
+from pixdex.pipeline import decode_floor, prepare
 from pixdex.storage.connection import close_pools, connect
 from pixdex.storage.embedded import stop_server
 
@@ -139,8 +148,10 @@ def _start_database(settings: Settings) -> None:
 
 
 def _decode_preprocess(data: bytes, settings: Settings) -> NDArray[np.float32]:
+    """Decode at the size the model needs (the pipeline's floor) and preprocess."""
     decoded = decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes,
+        floor=decode_floor([get_model(settings=settings)]),
     )
     return preprocess_images([decoded.image], 224)
 
@@ -149,11 +160,7 @@ def _full_load(path: Path, settings: Settings) -> NDArray[np.float32]:
     """What an ingest worker does per file (see pixdex.app.ingest._load_one)."""
     data = path.read_bytes()
     hashlib.sha256(data).hexdigest()
-    decoded = decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
-    )
-    compute_attributes(decoded.image)
-    return preprocess_images([decoded.image], 224)
+    return prepare(data, get_model(settings=settings), settings).pixels
 
 
 def _throughput(fn: Callable[[Any], Any], inputs: Sequence[Any], workers: int) -> float:
@@ -172,9 +179,13 @@ def _throughput(fn: Callable[[Any], Any], inputs: Sequence[Any], workers: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--images", type=int, default=None,
+                        help="files to generate (default 2000; 240 with --mix)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--home", type=Path, default=Path("/tmp/pixdex-bench-ingest"))
+    parser.add_argument("--home", type=Path, default=None,
+                        help="default /tmp/pixdex-bench-ingest (-mix with --mix)")
+    parser.add_argument("--mix", action="store_true",
+                        help="the realistic mix, before and after (bench/ingest_mix.py)")
     parser.add_argument("--keep", action="store_true", help="keep database and image files")
     parser.add_argument("--sweep", action="store_true",
                         help="also ingest with decode_workers 1,2,3 and batch_size 16,64")
@@ -182,8 +193,16 @@ def main() -> None:
     parser.add_argument("--decode-workers", type=int, default=2)
     parser.add_argument("--only-ingest", action="store_true",
                         help="only (a) and (b): end-to-end ingest at the given settings")
-    parser.add_argument("--out", type=Path, default=RESULTS / "ingest.json")
+    parser.add_argument("--out", type=Path, default=None)
+    ingest_mix.add_arguments(parser)
     args = parser.parse_args()
+    if args.mix:
+        args.images = 240 if args.images is None else args.images
+        ingest_mix.main_mix(args)
+        return
+    args.images = 2000 if args.images is None else args.images
+    args.home = args.home or Path("/tmp/pixdex-bench-ingest")
+    args.out = args.out or RESULTS / "ingest.json"
 
     home = args.home.resolve()
     created = not home.exists()

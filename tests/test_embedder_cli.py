@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -112,3 +113,24 @@ def test_prepare_builds_the_model(cli_env: dict[str, str]) -> None:
         timeout=120, check=True,
     )
     assert json.loads(result.stdout) == {"model": "efficientnet-lite0", "dim": 1280, "ready": True}
+
+
+SERVE = Path(__file__).resolve().parents[1] / "functions" / "embedder" / "serve"
+
+
+@pytest.mark.parametrize("given", [None, "3"])
+def test_container_serve_defaults_decode_workers_to_the_cpus(
+    tmp_path: Path, given: str | None
+) -> None:
+    """The GPU container's entry point: one decode worker per vCPU unless configured."""
+    fake = tmp_path / "python"  # stands in for the server: shows what it would get
+    fake.write_text('#!/bin/sh\necho "$PIXDEX_DECODE_WORKERS $*"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    if given is not None:
+        env["PIXDEX_DECODE_WORKERS"] = given
+    out = subprocess.run(["sh", str(SERVE)], env=env, capture_output=True, text=True,
+                         check=True, timeout=30).stdout.split()
+    expected = given or str(min(len(os.sched_getaffinity(0)), 64))
+    assert out[0] == expected
+    assert out[1:] == ["-m", "pixdex.serving.server", "--host", "0.0.0.0", "--port", "8080"]

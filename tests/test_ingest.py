@@ -15,6 +15,8 @@ from pixdex.app.removal import remove
 from pixdex.app.sources import local_items, local_uris
 from pixdex.blobs import BlobRef
 from pixdex.config import Settings
+from pixdex.engines import get_model
+from pixdex.imaging import compute_attributes, decode_image
 from pixdex.models import ImageMetadata, ImageStatus
 from pixdex.storage.connection import connect
 from pixdex.storage.images import get_embedding, get_image
@@ -109,6 +111,52 @@ def test_same_file_twice_in_one_run_is_indexed_once(
     report = ingest(local_items([path, path, tmp_path], folder=None, meta=ImageMetadata()).items,
                     dataset_name, settings=settings)
     assert report.indexed == 1 and len(report.images) == 1
+
+
+def _tiled(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+    canvas = Image.new("RGB", size)
+    for top in range(0, size[1], picture.height):
+        for left in range(0, size[0], picture.width):
+            canvas.paste(picture, (left, top))
+    return canvas
+
+
+def test_phone_photos_and_screenshots_are_decoded_reduced_with_the_originals_facts(
+    settings: Settings, dataset_name: str, tmp_path: Path, photos: dict[str, Image.Image]
+) -> None:
+    """Issue 13: a 12 MP JPEG shot in portrait (stored landscape, EXIF orientation 6) and
+    a 2560x1440 PNG are decoded at 1/4 and 1/4 for the model and the attributes; the rows
+    keep the originals' displayed size, and the vectors, tags and attributes are those of
+    a full decode."""
+    upright = _tiled(photos["chelsea"], (3024, 4032))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    phone = tmp_path / "phone.jpg"
+    upright.transpose(Image.Transpose.ROTATE_90).save(phone, quality=90, exif=exif)
+    screen = tmp_path / "screen.png"
+    _tiled(photos["coffee"], (2560, 1440)).save(screen)
+    report = ingest(local_items([phone, screen], folder=None, meta=ImageMetadata()).items,
+                    dataset_name, settings=settings)
+    assert report.indexed == 2
+    ids = {Path(e.path).name: e.id for e in report.images}
+    model = get_model(settings.model, settings)
+    expected_size = {"phone.jpg": (3024, 4032, "JPEG"), "screen.png": (2560, 1440, "PNG")}
+    for name, (width, height, fmt) in expected_size.items():
+        with connect(settings) as conn:
+            record = get_image(conn, settings.workspace, ids[name])  # type: ignore[arg-type]
+            stored = get_embedding(conn, record.id, settings.model)
+        assert (record.width, record.height, record.format) == (width, height, fmt)
+        full = decode_image((tmp_path / name).read_bytes(), max_pixels=settings.max_image_pixels,
+                            max_bytes=settings.max_file_bytes)
+        assert full.image.size == (width, height)  # the old path: everything decoded
+        reference = model.embed_images([full.image])
+        assert stored is not None
+        assert float(stored @ reference.embeddings[0]) > 0.99
+        assert set(record.auto_tags.attributes) == set(compute_attributes(full.image))
+        assert reference.class_scores is not None
+        top = model.class_names[int(reference.class_scores[0].argmax())]  # type: ignore[index]
+        if reference.class_scores[0].max() > 0.3:  # a confident class stays the tag
+            assert top in record.auto_tags.objects
 
 
 def test_missing_path_is_reported_not_raised(tmp_path: Path) -> None:

@@ -210,3 +210,8 @@ def test_retag_refuses_what_it_cannot_do(settings: Settings, cli_env: dict[str, 
     assert refused.returncode == 2 and "class scores" in refused.stderr
     unknown = run_cli(cli_env, "retag", "--dataset", empty, "--model", "nope", ok=False)
     assert unknown.returncode == 2 and "nope" in unknown.stderr
+
+
+def test_a_class_name_means_that_class_only() -> None:
+    # "tabby cat" is also a GPT-curated name of "tiger cat": the class's own name wins.
+    assert expand_tag_filter("objects", ["Tabby Cats"]) == ["Tabby Cats", "tabby cat"]

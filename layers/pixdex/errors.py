@@ -55,6 +55,23 @@ class ConflictError(PixdexError):
     http_status = 409
 
 
+# Why an image imported with its vector (no file) has nothing to decode or serve.
+NO_FILE_REASON = "it has no file: it was imported as a vector (pixdex vectors import)"
+
+
+class NoFileError(ConflictError):
+    """A file was asked of an image that has none (imported with its vector)."""
+
+    code = "no_file"
+
+    def __init__(self, image_id: object, *, wanted: str = "file",
+                 field: str | None = "image_id") -> None:
+        super().__init__(
+            f"image {image_id} has no {wanted}: it was imported as a vector, without a file",
+            field=field,
+        )
+
+
 class PayloadTooLargeError(PixdexError):
     code = "payload_too_large"
     http_status = 413

@@ -72,7 +72,7 @@ class ImageRecord(BaseModel):
     dataset: str
     folder: str
     name: str
-    storage_key: str
+    storage_key: str | None  # None: no file (imported with its vector)
     sha256: str | None
     byte_size: int | None
     width: int | None
@@ -160,7 +160,9 @@ class SearchQuery(BaseModel):
     """A search over one dataset. Every part is optional but at least one must be given.
 
     Similarity sources (at most one image): ``like_vector`` (already-encoded query image),
-    ``like_image_id`` (an indexed image, excluded from its own results); and/or ``prompt``
+    ``like_image_id`` (an indexed image, excluded from its own results); or ``vector``, a
+    raw query vector of ``model`` (required with it: e.g. an imported model's), used as
+    it is and combined with nothing but filters; and/or ``prompt``
     (text; ``negative_prompt`` says what to push down). With a vision-language model an
     image and a prompt combine: ``image_weight`` (0..1) blends the two normalised query
     vectors. The offline model answers prompts through its ImageNet class scores.
@@ -176,6 +178,7 @@ class SearchQuery(BaseModel):
     model: str | None = None
     like_vector: list[float] | None = None
     like_image_id: UUID | None = None
+    vector: list[float] | None = Field(default=None, min_length=1)
     prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     image_weight: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -208,6 +211,19 @@ class SearchQuery(BaseModel):
             raise ValueError("give either a query image or an image id to search like, not both")
         if self.negative_prompt is not None and self.prompt is None:
             raise ValueError("negative_prompt needs a prompt: say what to find as well")
+        if self.vector is not None:
+            others = [name for name, given in (
+                ("a query image", self.like_vector is not None),
+                ("an image id", self.like_image_id is not None),
+                ("a prompt", self.prompt is not None),
+            ) if given]
+            if others:
+                raise ValueError(
+                    f"a query vector is the whole query: give it with filters, not with "
+                    f"{' and '.join(others)}"
+                )
+            if self.model is None:
+                raise ValueError("a query vector needs model: the named vector it belongs to")
         return self
 
     @field_validator("prompt", "negative_prompt", mode="after")
@@ -219,7 +235,7 @@ class SearchQuery(BaseModel):
 
     @property
     def is_similarity(self) -> bool:
-        return self.has_image or self.prompt is not None
+        return self.has_image or self.prompt is not None or self.vector is not None
 
     @property
     def has_image(self) -> bool:
@@ -240,7 +256,8 @@ class SearchHit(BaseModel):
     similarity: float | None = None
     width: int | None = None
     height: int | None = None
-    storage_key: str
+    storage_key: str | None = Field(description="Where its file is; None: no file (an "
+                                    "imported vector).")
     user_tags: list[str] = Field(default_factory=list)
     auto_tags: AutoTags = Field(default_factory=AutoTags)
 
@@ -258,3 +275,51 @@ class SearchPage(BaseModel):
         description="What the search could not use, e.g. prompt words the model's classes "
         "do not cover.",
     )
+
+
+# --- imported vectors (bring your own embeddings) ------------------------------------------
+
+# Refused rows an import report lists with their row number: enough to see the pattern.
+MAX_VECTOR_EXAMPLES = 20
+# Rows one HTTP call may import (a 1152-d row is ~12 kB of JSON: 500 stay under the 6 MB a
+# Lambda invocation carries). Files of any size go through `pixdex vectors import`.
+MAX_VECTORS_PER_REQUEST = 500
+
+VectorRowReason = Literal[
+    "no_name", "bad_name", "no_embedding", "wrong_dimension", "not_finite", "zero_vector",
+    "bad_folder", "bad_text", "bad_tags", "bad_metadata", "duplicate_name", "name_in_dataset",
+]
+
+
+class RowProblem(BaseModel):
+    """One refused row of an import."""
+
+    row: int = Field(description="The row's 0-based position in the file (or request).")
+    name: str | None
+    reason: VectorRowReason
+    message: str
+
+
+class VectorImportReport(BaseModel):
+    """What an import of vectors did: rows refused are counted per reason, and the first
+    few are listed with their row numbers. A refused row never stops the import."""
+
+    dataset: str
+    dataset_id: UUID
+    model: str
+    dim: int
+    model_created: bool = Field(description="True when this import created the model.")
+    rows: int = Field(description="Rows read.")
+    imported: int
+    rejected: int
+    reasons: dict[str, int] = Field(default_factory=dict, description="Refused rows per reason.")
+    examples: list[RowProblem] = Field(
+        default_factory=list, description=f"The first {MAX_VECTOR_EXAMPLES} rows refused."
+    )
+    index: Literal["built", "updated", "deferred"] = Field(
+        description="The model's HNSW index: built after loading the rows, updated row by "
+        "row, or deferred (not built: searches of the model rank exactly, slowly at scale, "
+        "until an import builds it)."
+    )
+    seconds: float = 0.0
+    warnings: list[str] = Field(default_factory=list)

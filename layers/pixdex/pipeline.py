@@ -8,10 +8,16 @@ request), so the facts an image gets never depend on where the model ran.
 
 :func:`prepare` runs in decode threads and keeps only the small model tensors, never the
 full-size picture; :func:`analyse` runs the model once per batch.
+
+Pictures are decoded at the size their consumers need (:func:`decode_floor`): every
+model's input side times :data:`RESAMPLING_MARGIN`, and the pixel attributes' working size.
+A 12 MP phone JPEG is decoded by DCT scaling at 1/4 (1008x756) instead of in full; the
+row keeps the original's width and height.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,14 +25,29 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixdex.config import Settings
-from pixdex.imaging.attributes import compute_attributes
+from pixdex.imaging.attributes import ATTRIBUTES_FLOOR, compute_attributes
 from pixdex.imaging.decode import decode_image
+from pixdex.imaging.floor import SizeFloor
 from pixdex.inference.base import EmbeddingModel
-from pixdex.inference.pixels import model_pixels
-from pixdex.models import AutoTags
+from pixdex.inference.pixels import input_side, model_pixels
+from pixdex.models import AutoTags, BoundingBox
 from pixdex.taxonomy.offline import offline_tags
 
-__all__ = ["Analysis", "Prepared", "analyse", "prepare"]
+__all__ = [
+    "RESAMPLING_MARGIN",
+    "Analysis",
+    "Prepared",
+    "analyse",
+    "decode_floor",
+    "model_floor",
+    "prepare",
+]
+
+# A decoded picture keeps at least this many times a model's input side, so the model's
+# own (antialiased) resize still has pixels to average: the same idea as Pillow's
+# ``thumbnail(reducing_gap=...)``. See docs/benchmarks.md ("Decoding at the size the
+# model needs") for the embeddings and tags this gives against full decoding.
+RESAMPLING_MARGIN = 1.5
 
 
 @dataclass
@@ -48,18 +69,35 @@ class Analysis:
     tags: AutoTags  # classes, generic labels and scenes (taxonomy.offline), pixel attributes
 
 
+def model_floor(model: EmbeddingModel, box: BoundingBox | None = None) -> SizeFloor:
+    """What ``model`` needs of a decoded picture (of ``box`` of it, when given)."""
+    side = math.ceil(input_side(model) * RESAMPLING_MARGIN)
+    return SizeFloor(short=side).within(box)
+
+
+def decode_floor(models: Sequence[EmbeddingModel]) -> SizeFloor:
+    """What :func:`prepare` needs of a decoded picture: each model's input and the pixel
+    attributes' working copy."""
+    floor = ATTRIBUTES_FLOOR
+    for model in models:
+        floor = floor | model_floor(model)
+    return floor
+
+
 def prepare(
     data: bytes, model: EmbeddingModel, settings: Settings,
     extras: Sequence[EmbeddingModel] = (),
 ) -> Prepared:
-    """Decode (limits checked before decoding), compute pixel attributes, and each
-    model's input tensor. Bad images raise :class:`pixdex.errors.PixdexError`."""
+    """Decode at the size the models and the attributes need (limits checked on the
+    original before decoding), compute pixel attributes, and each model's input tensor.
+    Bad images raise :class:`pixdex.errors.PixdexError`."""
     decoded = decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes,
+        floor=decode_floor([model, *extras]),
     )
     return Prepared(
         width=decoded.width, height=decoded.height, format=decoded.format,
-        attributes=compute_attributes(decoded.image),
+        attributes=compute_attributes(decoded.image, size=(decoded.width, decoded.height)),
         pixels=model_pixels(model, [decoded.image]),
         extra_pixels={m.spec.name: model_pixels(m, [decoded.image]) for m in extras},
     )

@@ -28,6 +28,7 @@ from pixdex.api import (
     routes_meta,
     routes_search,
     routes_uploads,
+    routes_vectors,
     routes_web,
 )
 from pixdex.api.dialects import clarifai, roboflow, visual_layer, weaviate
@@ -49,8 +50,9 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"api_key": []}]
 def create_app() -> ThreadSafeHttpResolver:
     app = ThreadSafeHttpResolver(enable_validation=True)
     for module in (
-        routes_datasets, routes_uploads, routes_images, routes_search, routes_anchors,
-        routes_meta, routes_web, routes_curation, clarifai, visual_layer, weaviate,
+        routes_datasets, routes_uploads, routes_images, routes_vectors, routes_search,
+        routes_anchors, routes_meta, routes_web, routes_curation, clarifai, visual_layer,
+        weaviate,
         roboflow,  # last: its /{workspace}/{project}/search pattern is the widest
     ):
         app.include_router(module.router)

@@ -38,6 +38,9 @@ from pixdex.errors import NotFoundError
 from pixdex.storage import catalog, curation, images
 from pixdex.storage.connection import Conn, connect
 
+# Up to this many vectors a recompute ranks them all with one matrix product (exact; O(N^2):
+# at 20k it took 4x as long as batched HNSW queries, bench/results/curation-20000*.json).
+EXACT_GRAPH_MAX_ROWS = 5_000
 # Split pairs are named in this order ("train/test"), other names alphabetically after.
 _SPLIT_ORDER = ("train", "training", "valid", "validation", "val", "dev", "test", "testing")
 
@@ -90,7 +93,7 @@ def recompute(dataset: str | UUID, *, workspace: str | None = None,
         model = curated_model(conn, settings)
         images = 0 if model is None else curation.reset(conn, ds.id, model.name)
     if model is not None:
-        if images <= settings.exact_search_max_rows:
+        if images <= min(settings.exact_search_max_rows, EXACT_GRAPH_MAX_ROWS):
             with connect(settings) as conn:
                 _exact_graph(conn, settings, ds.id, model.name)
         else:

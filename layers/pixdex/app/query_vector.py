@@ -1,6 +1,8 @@
 """The vector a similarity search ranks by: from a query image, a prompt, or both.
 
 * Image only: the query image's (or indexed image's) embedding, cosine similarity.
+* A raw vector (``vector``, with the ``model`` it belongs to, e.g. an imported one): used
+  as it is, ranked by the model's metric; it must have the model's dimension.
 * Prompt, vision-language model (has a text encoder): the prompt's text embedding, cosine
   similarity against the model's image embeddings. ``negative_prompt`` subtracts its text
   embedding at weight :data:`NEGATIVE_WEIGHT`; with a query image as well, the normalised
@@ -43,6 +45,8 @@ __all__ = ["NEGATIVE_WEIGHT", "QueryVector", "class_prompt_weights", "query_vect
 
 # How strongly a negative prompt's text embedding is subtracted (vision-language models).
 NEGATIVE_WEIGHT = 0.5
+# The largest value a half-precision (halfvec) component holds.
+HALF_MAX = 65504.0
 
 
 @dataclass
@@ -69,6 +73,9 @@ def query_vector(
 ) -> QueryVector:
     model = query.model or settings.model
     info = catalog.model_info(conn, model)
+    if query.vector is not None:
+        raw = _raw_vector(query.vector, model, info.dim, info.metric)
+        return QueryVector(model, info.dim, info.metric, raw)
     if query.prompt is None:
         vector = _image_vector(conn, query, model, info.dim)
         return QueryVector(model, info.dim, info.metric, vector)
@@ -118,14 +125,43 @@ def _image_vector(conn: Conn, query: SearchQuery, model: str, dim: int) -> NDArr
         stored = images.get_embedding(conn, query.like_image_id, model)
         if stored is None:
             reason = f" ({record.error})" if record.error else ""
+            others = images.vector_models(conn, query.like_image_id)
+            hint = f"; it has vectors of {', '.join(others)} (search with model=...)" if (
+                others) else ""
             raise ConflictError(
                 f"image {query.like_image_id} has no {model} embedding: its status is "
-                f"{record.status.value}{reason}",
+                f"{record.status.value}{reason}{hint}",
                 field="like_image_id",
             )
         vector = stored
     if not np.isfinite(vector).all() or float(np.linalg.norm(vector)) == 0.0:
         raise InvalidInputError("query vector must be finite and non-zero", field="like_vector")
+    return vector
+
+
+def _raw_vector(
+    values: Sequence[float], model: str, dim: int, metric: Metric
+) -> NDArray[np.float32]:
+    """The caller's vector as the query: the model's dimension, finite, not all zeros.
+    Cosine ignores length, so it is made unit length (a query travels as half precision,
+    where large components would overflow); an inner-product query must fit as it is."""
+    vector = np.asarray(values, dtype=np.float32)
+    if vector.shape != (dim,):
+        raise InvalidInputError(
+            f"vector has {vector.size} dimensions; model {model} expects {dim}", field="vector"
+        )
+    largest = float(np.abs(vector).max()) if np.isfinite(vector).all() else float("inf")
+    if not 0.0 < largest < float("inf"):
+        raise InvalidInputError(
+            "vector must be finite (no NaN or infinity) and not all zeros", field="vector"
+        )
+    if metric == "cosine":
+        return _unit(vector / np.float32(largest))
+    if largest > HALF_MAX:
+        raise InvalidInputError(
+            f"vector components of model {model} must lie within +-{HALF_MAX:g} "
+            "(half precision)", field="vector",
+        )
     return vector
 
 

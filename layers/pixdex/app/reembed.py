@@ -26,11 +26,12 @@ from PIL import Image
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.engines import get_model
-from pixdex.errors import InvalidInputError, PixdexError
+from pixdex.errors import NO_FILE_REASON, InvalidInputError, PixdexError
 from pixdex.imaging.decode import decode_image
 from pixdex.inference.base import EmbeddingModel, ModelSpec
 from pixdex.inference.pixels import model_pixels
 from pixdex.inference.specs import CLASS_VECTOR_SUFFIX, class_vector_spec
+from pixdex.pipeline import model_floor
 from pixdex.storage import catalog, images
 from pixdex.storage.catalog import Metric
 from pixdex.storage.connection import Conn, connect
@@ -74,7 +75,7 @@ def _target(model: str, settings: Settings) -> _Target:
 
 def _missing_page(
     conn: Conn, dataset_id: UUID, model: str, after: UUID | None, limit: int
-) -> list[tuple[UUID, str]]:
+) -> list[tuple[UUID, str | None]]:
     rows = conn.execute(
         "SELECT i.id, i.storage_key FROM images i WHERE i.dataset_id = %s"
         " AND i.status = 'indexed' AND (%s::uuid IS NULL OR i.id > %s::uuid)"
@@ -82,14 +83,16 @@ def _missing_page(
         " WHERE e.image_id = i.id AND e.model = %s) ORDER BY i.id LIMIT %s",
         (dataset_id, after, after, model, limit),
     ).fetchall()
-    return [(UUID(str(r["id"])), str(r["storage_key"])) for r in rows]
+    return [(UUID(str(r["id"])), None if r["storage_key"] is None else str(r["storage_key"]))
+            for r in rows]
 
 
 def _pixels(key: str, target: _Target, settings: Settings) -> NDArray[np.float32]:
     ref = BlobRef.parse(key)
     data = store_for(ref).get(ref, max_bytes=settings.max_file_bytes)
     decoded = decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes,
+        floor=model_floor(target.runner),
     )
     picture: Image.Image = decoded.image
     return model_pixels(target.runner, [picture])
@@ -124,6 +127,11 @@ def reembed(
         after = page[-1][0]
         ready: list[tuple[UUID, NDArray[np.float32]]] = []
         for image_id, key in page:
+            if key is None:  # imported with its vector: there is no picture to embed
+                report.failed += 1
+                if len(report.errors) < _MAX_ERRORS_KEPT:
+                    report.errors.append(f"image {image_id}: {NO_FILE_REASON}")
+                continue
             try:
                 ready.append((image_id, _pixels(key, target, settings)))
             except (PixdexError, OSError) as exc:

@@ -30,6 +30,7 @@ from pixdex.models import (
     SearchPage,
     SearchQuery,
 )
+from pixdex.pipeline import model_floor
 from pixdex.storage import catalog, images, search_sql
 from pixdex.storage.connection import Conn, connect, statement_deadline
 from pixdex.storage.facets import facet_counts
@@ -51,10 +52,20 @@ def encode_query_image(
 ) -> list[float]:
     """Decode a query image (optionally only ``box`` of it) and embed it."""
     settings = settings or get_settings()
-    decoded = decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
-    )
+    decoded = decode_query_image(data, box=box, model=model, settings=settings)
     return embed_query_image(decoded, box=box, model=model, settings=settings)
+
+
+def decode_query_image(
+    data: bytes, *, box: BoundingBox | None, model: str | None, settings: Settings
+) -> DecodedImage:
+    """Decode a query image at the size ``model`` (default: the settings' model) needs for
+    ``box`` of it (the whole picture without one); width and height stay the original's."""
+    runner = get_model(model or settings.model, settings)
+    return decode_image(
+        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes,
+        floor=model_floor(runner, box),
+    )
 
 
 def embed_query_image(
@@ -315,7 +326,7 @@ def _hits(
                 similarity=None if fit is None else round(fit.similarity(score), 6),
                 width=row["width"],
                 height=row["height"],
-                storage_key=str(row["storage_key"]),
+                storage_key=None if row["storage_key"] is None else str(row["storage_key"]),
                 user_tags=list(row["user_tags"]),
                 auto_tags=AutoTags.model_validate(row["auto_tags"]),
             )

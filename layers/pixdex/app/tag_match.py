@@ -9,7 +9,8 @@ Auto-tags are stored under their own names ("objects:tabby cat", "objects:cat",
 * for objects, a generic label named by the word or one of its aliases ("puppy",
   "automobile", "people") -> the label and the ImageNet classes below it, so images
   tagged before generic labels existed (only "Beagle") are found too (``pixdex retag``
-  gives them the labels themselves); a WordNet synonym of a class ("tabby") -> that class;
+  gives them the labels themselves); a WordNet synonym of a class ("tabby") -> that class
+  (a class's own name, "tabby cat", means only that class);
 * for scenes, the everyday words of :data:`pixdex.taxonomy.scenes.SCENE_ALIASES`
   ("outdoors", "night", "seaside").
 
@@ -65,6 +66,8 @@ def _object_names(word: str) -> set[str]:
         found.update(names[idx] for idx in label.classes)
     lex = lexicon()
     key = content(word)
+    if name_key(word) in _known()["objects"]:
+        return found  # a class's own name means that class, not its synonyms' classes
     if key and key not in lex.groups and key in lex.phrases:
         found.update(names[idx] for idx in lex.phrases[key])
     return found

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "embedder": ("embedder", "register", "run"),
     "serve": ("serve", "register", "run"),
     "keys": ("keys", "register", "run"),
+    "vectors": ("vectors", "register", "run"),
     "reembed": ("vectors", "register_reembed", "run_reembed"),
     "retag": ("vectors", "register_retag", "run_retag"),
     "taxonomy": ("taxonomy", "register", "run"),

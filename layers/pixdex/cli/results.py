@@ -18,6 +18,8 @@ TOP_OBJECTS = 3
 
 
 def source_file(hit: SearchHit) -> str:
+    if hit.storage_key is None:
+        return f"(no file: {hit.name})"
     parts = urlsplit(hit.storage_key)
     return unquote(parts.path) if parts.scheme == "file" else hit.storage_key
 

@@ -28,12 +28,39 @@ def page_size(text: str) -> int:
     return value
 
 
+def load_vector(file: str) -> list[float]:
+    """A query vector from a numpy ``.npy`` file: shape ``(dim,)`` or ``(1, dim)``."""
+    import numpy as np
+
+    path = Path(file)
+    if not path.is_file():
+        raise NotFoundError(f"--vector-file: no such file {file!r}", field="vector_file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InvalidInputError(
+            f"--vector-file: {file} is not a numpy .npy file ({exc})", field="vector_file"
+        ) from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number) or (
+        array.ndim == 2 and array.shape[0] != 1) or array.ndim not in (1, 2) or array.size == 0:
+        raise InvalidInputError(
+            f"--vector-file: {file} must hold one vector of numbers, shape (dim,) or "
+            f"(1, dim); it has shape {getattr(array, 'shape', '?')}", field="vector_file",
+        )
+    return [float(v) for v in array.reshape(-1)]
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(NAME, help="search a dataset")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--like", metavar="FILE", help="query image file")
     parser.add_argument("--box", metavar="X,Y,W,H", help="region of --like, as fractions")
     parser.add_argument("--id", metavar="IMAGE_ID", help="search like this indexed image")
+    parser.add_argument(
+        "--vector-file", metavar="FILE.npy",
+        help="a raw query vector (numpy .npy, shape (dim,) or (1, dim)) of --model, e.g. one "
+        "of your own embeddings against vectors imported with `pixdex vectors import`",
+    )
     parser.add_argument("--prompt", help="text to search for, e.g. 'a cat on a sofa'")
     parser.add_argument("--negative-prompt", help="what to push down, e.g. 'drawings'")
     parser.add_argument(
@@ -72,6 +99,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.box and not args.like:
         raise InvalidInputError("--box needs --like FILE (it selects a region of it)", field="box")
+    vector = None
+    if args.vector_file:
+        others = [flag for flag, given in (("--like", args.like), ("--id", args.id),
+                                           ("--prompt", args.prompt)) if given]
+        if others:
+            raise InvalidInputError(
+                f"--vector-file is a query of its own: give it with filters, not with "
+                f"{' and '.join(others)}", field="vector_file",
+            )
+        if not args.model:
+            raise InvalidInputError(
+                "--vector-file needs --model: the named vector it belongs to", field="model"
+            )
+        vector = load_vector(args.vector_file)
     like_vector = None
     if args.like:
         try:
@@ -89,6 +130,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         workspace=settings.workspace,
         like_vector=like_vector,
         like_image_id=parse_uuid(args.id, "id") if args.id else None,
+        vector=vector,
         prompt=args.prompt, negative_prompt=args.negative_prompt,
         image_weight=args.image_weight, model=args.model,
         objects=args.objects, scenes=args.scenes, attributes=args.attributes,

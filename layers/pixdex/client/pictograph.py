@@ -43,7 +43,9 @@ class ValidationError(ApiError):
 class SimilarImage:
     image_id: str
     filename: str
-    similarity: float  # cosine similarity to the reference image
+    # Calibrated similarity to the reference image (docs/models.md, "One similarity
+    # scale"): 0.6 means "visually related" on every model, as Pictograph's threshold does.
+    similarity: float
     folder: str | None = None
     dataset: str | None = None
 
@@ -79,8 +81,11 @@ class Search:
         """Images like ``image_id`` (left out), most similar first; scope: its dataset and
         folder unless ``folder_path`` says otherwise (``"/"`` = the whole dataset)."""
         results = _pictograph_errors(lambda: self._client.by_similarity(
-            image_id, threshold=threshold, limit=limit, folder_path=folder_path))
-        return [SimilarImage(str(r.id), r.name or "", r.score, r.folder, r.dataset)
+            image_id, threshold=None, min_similarity=threshold, limit=limit,
+            folder_path=folder_path))
+        return [SimilarImage(str(r.id), r.name or "",
+                             r.score if r.similarity is None else r.similarity,
+                             r.folder, r.dataset)
                 for r in results]
 
     def by_tag(

@@ -5,9 +5,11 @@ attributes that do not apply are omitted. A score in (0, 1] says how far past it
 threshold the image is: just past the threshold ~0.01, at the "full" point or beyond 1.0.
 
 Statistics are computed on a working copy whose longest side is at most
-:data:`WORKING_SIZE` px (downscaled with LANCZOS; smaller images are used as they are,
-because upscaling would invent blur). Luminance is Rec.601 ``Y = .299 R + .587 G + .114 B``
-on the 0-255 scale.
+:data:`WORKING_SIZE` px (downscaled; smaller images are used as they are, because upscaling
+would invent blur). Luminance is Rec.601 ``Y = .299 R + .587 G + .114 B`` on the 0-255
+scale. So the decoder may hand over a reduced picture as long as its longer side keeps
+:data:`ATTRIBUTES_FLOOR` (``WORKING_SIZE``); ``size`` then gives the original's size, which
+is what ``small`` judges.
 
 Rules (threshold -> full-score point):
 
@@ -38,7 +40,10 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from pixdex.imaging.floor import SizeFloor
+
 __all__ = [
+    "ATTRIBUTES_FLOOR",
     "BLUR_FLAT_STD",
     "BLUR_LAPLACIAN_VAR",
     "BRIGHT_MEAN",
@@ -57,6 +62,8 @@ PIXEL_ATTRIBUTES = frozenset(
     {"small", "dark", "bright", "low-contrast", "high-contrast", "grayscale", "blurry"}
 )
 WORKING_SIZE = 512
+# What the statistics need of a decoded picture: the working copy's full size.
+ATTRIBUTES_FLOOR = SizeFloor(long=WORKING_SIZE)
 
 SMALL_MIN_SIDE = 256
 _SMALL_FULL = 32
@@ -108,11 +115,16 @@ def _laplacian_variance(luma: _Array) -> float:
     return float(lap.var())
 
 
-def compute_attributes(image: Image.Image) -> dict[str, float]:
-    """Attribute tags for a decoded image; see the module docstring for the rules."""
+def compute_attributes(
+    image: Image.Image, *, size: tuple[int, int] | None = None
+) -> dict[str, float]:
+    """Attribute tags for a decoded image; see the module docstring for the rules.
+
+    ``size``: the original's (width, height) when ``image`` was decoded reduced.
+    """
     attributes: dict[str, float] = {}
-    width, height = image.size
-    if width == 0 or height == 0:
+    width, height = size if size is not None else image.size
+    if width == 0 or height == 0 or 0 in image.size:
         return attributes
 
     small = _score(float(min(width, height)), SMALL_MIN_SIDE, _SMALL_FULL)

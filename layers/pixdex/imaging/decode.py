@@ -12,10 +12,19 @@ Rules, in the order they are applied:
    left alone; its hard limit (twice that value) stays a ceiling on ``max_pixels``.
 4. The pixels are fully loaded, so truncated or corrupt data fails here and not later.
    ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never touched.
-5. EXIF orientation is applied; ``width``/``height`` are the displayed size.
+5. EXIF orientation is applied; ``width``/``height`` are the displayed size of the
+   original, whatever size ``image`` was decoded at (rule 8).
 6. Every pixel mode is normalised to RGB: alpha is composited on white, 16-bit and float
    data are rescaled (not clipped), palette/1-bit/grey/CMYK are converted.
 7. Animated images (GIF, WebP, multi-page TIFF) yield their first frame.
+8. With a ``floor`` (:class:`~pixdex.imaging.floor.SizeFloor`: what the consumers need),
+   the picture is decoded at the smallest size that still meets it, never larger than
+   the original: JPEG by DCT scaling in the decoder (1/2, 1/4, 1/8: only the coefficients
+   that size needs are inverse-transformed), HEIC from an embedded thumbnail when one is
+   large enough, then any format by an integer box reduction (``Image.reduce``) right
+   after decoding. Orientation, mode conversion and everything after run on the small
+   picture. Rules 1-4 are unchanged: limits are checked on the original's header, and
+   the whole file is still decoded (truncated data still fails).
 
 Every failure is a typed :mod:`pixdex.errors` exception with a user-facing message.
 """
@@ -33,6 +42,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageFile, ImageOps
 
 from pixdex.errors import ImageDecodeError, PayloadTooLargeError
+from pixdex.imaging.floor import SizeFloor
 from pixdex.imaging.formats import (
     CONTENT_TYPES,
     check_png_crcs,
@@ -47,6 +57,7 @@ from pixdex.models import BoundingBox
 __all__ = [
     "CONTENT_TYPES",
     "DecodedImage",
+    "SizeFloor",
     "crop_to_box",
     "decode_image",
     "heif_supported",
@@ -58,6 +69,14 @@ __all__ = [
 # (multi-picture JPEG, common from phones); it is reported as JPEG.
 _PIL_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_ALIASES: Mapping[str, str] = {"MPO": "JPEG"}
+# Containers whose Pillow plugin can decode at a reduced size (Image.draft): JPEG scales
+# in the DCT, pillow_heif picks an embedded thumbnail. The others decode in full first.
+_DRAFT_FORMATS = frozenset({"JPEG", "HEIF"})
+# Modes Image.reduce box-averages correctly before conversion to RGB; others (palette,
+# alpha, 16-bit, ...) are converted first, then reduced.
+_REDUCE_FIRST_MODES = frozenset({"RGB", "L"})
+# EXIF orientations that swap width and height (the 90 and 270 degree turns).
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 # warnings.catch_warnings mutates process-global state; serialising the (cheap, header-only)
 # open step keeps concurrent decoders from restoring each other's filters wrongly.
@@ -66,12 +85,18 @@ _open_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """A decoded image: RGB 8-bit pixels, displayed size, and the container format."""
+    """A decoded image: RGB 8-bit pixels, the original's displayed size, and the container
+    format. ``image`` is smaller than ``width`` x ``height`` when a floor let the decoder
+    reduce it (same shape, up to the rounding of the reduction)."""
 
     image: Image.Image
     width: int
     height: int
     format: str
+
+    @property
+    def reduced(self) -> bool:
+        return self.image.size != (self.width, self.height)
 
 
 def _pixel_limit(max_pixels: int) -> int:
@@ -140,16 +165,49 @@ def _reason(exc: BaseException) -> str:
     return text if text else type(exc).__name__
 
 
-def _orient(image: Image.Image) -> Image.Image:
-    """Apply EXIF orientation; a corrupt EXIF block loses the rotation, not the image."""
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1..8, 1 when absent or unreadable)."""
     try:
-        return ImageOps.exif_transpose(image)
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # malformed EXIF: no usable hint
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _orient(image: Image.Image) -> tuple[Image.Image, bool]:
+    """Apply EXIF orientation; a corrupt EXIF block loses the rotation, not the image.
+    Also says whether width and height were swapped."""
+    swaps = _orientation(image) in _SWAPPING_ORIENTATIONS
+    try:
+        return ImageOps.exif_transpose(image), swaps
     except Exception:  # malformed EXIF: pixels are fine, only the hint is unusable
+        return image, False
+
+
+def _draft(image: ImageFile.ImageFile, container: str, floor: SizeFloor) -> None:
+    """Ask the plugin to decode at the floor's size (JPEG DCT scaling, HEIC thumbnail)."""
+    if container not in _DRAFT_FORMATS:
+        return
+    target = floor.target(*image.size)
+    if target is not None:
+        image.draft(None, target)
+
+
+def _reduce(image: Image.Image, floor: SizeFloor | None) -> Image.Image:
+    """Box-reduce by the largest integer factor that keeps the floor."""
+    if floor is None:
         return image
+    factor = floor.factor(*image.size)
+    return image.reduce(factor) if factor > 1 else image
 
 
-def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> DecodedImage:
+def decode_image(
+    data: bytes, *, max_pixels: int, max_bytes: int, floor: SizeFloor | None = None
+) -> DecodedImage:
     """Decode untrusted bytes; see the module docstring for the rules.
+
+    ``floor``: the least size the caller needs (rule 8); without one the picture is
+    decoded at full size.
 
     Raises ``PayloadTooLargeError`` when ``len(data) > max_bytes`` and ``ImageDecodeError``
     for everything else that makes the bytes unusable.
@@ -166,8 +224,15 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> DecodedImag
             container = _FORMAT_ALIASES.get(image.format or "", image.format or "UNKNOWN")
             if container == "PNG":
                 check_png_crcs(data)
+            original = image.size  # as stored, before any reduction
+            if floor is not None:
+                _draft(image, container, floor)
             image.load()
-            rgb = to_rgb(_orient(image))
+            loaded: Image.Image = image
+            if loaded.mode in _REDUCE_FIRST_MODES:
+                loaded = _reduce(loaded, floor)
+            oriented, swapped = _orient(loaded)
+            rgb = _reduce(to_rgb(oriented), floor)
             # Detach from the source file object so closing it never invalidates pixels.
             rgb = rgb.copy() if rgb is image else rgb
     except ImageDecodeError:
@@ -180,7 +245,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int) -> DecodedImag
         raise ImageDecodeError("image is too large to decode in the available memory") from exc
     except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error, EOFError, ...
         raise ImageDecodeError(f"image data is truncated or corrupt: {_reason(exc)}") from exc
-    width, height = rgb.size
+    width, height = original[::-1] if swapped else original
     return DecodedImage(image=rgb, width=width, height=height, format=container)
 
 

@@ -30,6 +30,7 @@ class ModelInfo:
     encodes_text: bool
     tags: bool
     metric: Metric
+    imported: bool = False  # its vectors came from outside (``pixdex vectors import``)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,10 @@ def _check_dataset_name(name: str) -> None:
         )
 
 
+def valid_model_name(name: str) -> bool:
+    return _MODEL_NAME.match(name) is not None
+
+
 def hnsw_index_name(model: str) -> str:
     return "image_embeddings_hnsw_" + re.sub(r"[^a-z0-9]", "_", model)
 
@@ -211,9 +216,15 @@ def register_model(
         (spec.name, spec.dim, spec.encodes_text, spec.tags, metric),
     )
     row = conn.execute(
-        "SELECT dim, metric FROM embedding_models WHERE name = %s", (spec.name,)
+        "SELECT dim, metric, imported FROM embedding_models WHERE name = %s", (spec.name,)
     ).fetchone()
     assert row is not None
+    if row["imported"]:
+        raise ConflictError(
+            f"model name {spec.name!r} holds imported vectors (pixdex vectors import), not "
+            "this model's; pixdex never adds its own vectors to them",
+            field="model",
+        )
     if int(str(row["dim"])) != spec.dim or str(row["metric"]) != metric:
         # One name, one vector space: mixing would make its index and scores meaningless.
         raise ConflictError(
@@ -224,20 +235,57 @@ def register_model(
     # CREATE INDEX IF NOT EXISTS can still race on the catalog; the advisory lock keeps
     # two first-time ingests from colliding.
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (spec.name,))
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {index} ON image_embeddings"
-            " USING hnsw ((embedding::halfvec({dim})) {opclass})"
-            " WITH (m = 16, ef_construction = 64) WHERE model = {model}"
-        ).format(
-            index=sql.Identifier(hnsw_index_name(spec.name)),
-            dim=sql.Literal(spec.dim),
-            opclass=sql.SQL(_OPCLASS[metric]),
-            model=sql.Literal(spec.name),
-        )
-    )
+    conn.execute(hnsw_index_statement(spec.name, spec.dim, metric))
     if dataset_id is not None:
         add_dataset_model(conn, dataset_id, spec.name)
+
+
+def hnsw_index_statement(
+    model: str, dim: int, metric: Metric, *, concurrently: bool = False
+) -> sql.Composed:
+    """``CREATE INDEX IF NOT EXISTS`` of the model's partial HNSW index (``concurrently``:
+    without blocking writes to the table, outside any transaction)."""
+    return sql.SQL(
+        "CREATE INDEX {how} IF NOT EXISTS {index} ON image_embeddings"
+        " USING hnsw ((embedding::halfvec({dim})) {opclass})"
+        " WITH (m = 16, ef_construction = 64) WHERE model = {model}"
+    ).format(
+        how=sql.SQL("CONCURRENTLY" if concurrently else ""),
+        index=sql.Identifier(hnsw_index_name(model)),
+        dim=sql.Literal(dim),
+        opclass=sql.SQL(_OPCLASS[metric]),
+        model=sql.Literal(model),
+    )
+
+
+def register_imported_model(conn: Conn, name: str, dim: int) -> bool:
+    """Record ``name`` as a named vector of imported ``dim``-d vectors (cosine), without
+    its HNSW index (the import builds it once the rows are in: far faster than growing it
+    row by row). True when this call created it.
+
+    Refused (409) for a model pixdex computes itself, and for a dimension other than the
+    one the name already has: one name, one vector space.
+    """
+    if not _MODEL_NAME.match(name):
+        raise InvalidInputError(f"invalid model name {name!r}", field="model")
+    created = conn.execute(
+        "INSERT INTO embedding_models (name, dim, encodes_text, tags, metric, imported)"
+        " VALUES (%s, %s, false, false, 'cosine', true) ON CONFLICT (name) DO NOTHING"
+        " RETURNING name",
+        (name, dim),
+    ).fetchone() is not None
+    info = model_info(conn, name)
+    if not info.imported:
+        raise ConflictError(
+            f"model {name!r} is computed by pixdex ({info.dim}-d); import your vectors under "
+            "a name of their own", field="model",
+        )
+    if info.dim != dim:
+        raise ConflictError(
+            f"model {name!r} holds {info.dim}-d vectors; these are {dim}-d. Import them "
+            f"under another model name, or give {info.dim}-d vectors", field="model",
+        )
+    return created
 
 
 def add_dataset_model(conn: Conn, dataset_id: UUID, model: str) -> None:
@@ -270,7 +318,8 @@ def datasets_without_model(conn: Conn, dataset_ids: Sequence[UUID], model: str) 
 
 def model_info(conn: Conn, model: str) -> ModelInfo:
     row = conn.execute(
-        "SELECT name, dim, encodes_text, tags, metric FROM embedding_models WHERE name = %s",
+        "SELECT name, dim, encodes_text, tags, metric, imported FROM embedding_models"
+        " WHERE name = %s",
         (model,),
     ).fetchone()
     if row is None:
@@ -279,7 +328,7 @@ def model_info(conn: Conn, model: str) -> ModelInfo:
     assert metric in _OPCLASS
     return ModelInfo(
         str(row["name"]), int(str(row["dim"])), bool(row["encodes_text"]), bool(row["tags"]),
-        "ip" if metric == "ip" else "cosine",
+        "ip" if metric == "ip" else "cosine", bool(row["imported"]),
     )
 
 

@@ -252,6 +252,14 @@ def get_embedding(conn: Conn, image_id: UUID, model: str) -> NDArray[np.float32]
     return np.asarray(value.to_numpy(), dtype=np.float32)
 
 
+def vector_models(conn: Conn, image_id: UUID) -> list[str]:
+    """The models the image has a vector of."""
+    rows = conn.execute(
+        "SELECT model FROM image_embeddings WHERE image_id = %s ORDER BY model", (image_id,)
+    ).fetchall()
+    return [str(r["model"]) for r in rows]
+
+
 def refresh_statistics(conn: Conn) -> None:
     """ANALYZE after a bulk load so the planner's row estimates match the new data."""
     conn.execute("ANALYZE images")

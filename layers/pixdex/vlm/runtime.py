@@ -81,6 +81,12 @@ class VisionLanguageModel:
                 self._text = OnnxSession(self.model_dir / m.text_file, self._settings.providers)
             return self._text, self._tokenizer
 
+    @property
+    def input_side(self) -> int:
+        """The shorter side a picture is resized to (SigLIP squashes both sides to it,
+        CLIP resizes its shorter side to it, then crops ``crop_size``)."""
+        return self.manifest.image.size
+
     def preprocess(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """Pixels for :meth:`embed_pixels` (ingest runs this on its decode threads)."""
         return preprocess_for_vlm(images, self.manifest.image)

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
-from pixdex.app.search import embed_query_image
+from pixdex.app.search import decode_query_image, embed_query_image
 from pixdex.app.service import blobs
 from pixdex.app.service.fetch import fetch_url
 from pixdex.app.service.schemas import Anchor, Deleted
@@ -19,7 +19,7 @@ from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, NotFoundError, UnsupportedMediaError
-from pixdex.imaging import DecodedImage, decode_image, sniff_format
+from pixdex.imaging import DecodedImage, sniff_format
 from pixdex.imaging.base64_text import decode_base64
 from pixdex.imaging.formats import unsupported_message
 from pixdex.models import BoundingBox
@@ -38,13 +38,15 @@ def image_bytes(settings: Settings, source: str, field: str) -> bytes:
     return decode_base64(source, max_bytes=settings.max_file_bytes, field=field)
 
 
-def decode(settings: Settings, data: bytes, field: str) -> DecodedImage:
-    """Decode a query image: 415 when not an image format at all, 422 when broken."""
+def decode(
+    settings: Settings, data: bytes, field: str, *, box: BoundingBox | None = None,
+    model: str | None = None,
+) -> DecodedImage:
+    """Decode a query image at the size ``model`` needs for ``box`` of it: 415 when not
+    an image format at all, 422 when broken."""
     if sniff_format(data) is None:
         raise UnsupportedMediaError(f"{field}: {unsupported_message()}", field=field)
-    return decode_image(
-        data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_file_bytes
-    )
+    return decode_query_image(data, box=box, model=model, settings=settings)
 
 
 def embed(
@@ -56,7 +58,7 @@ def embed(
 def create_anchor(
     settings: Settings, workspace: str, data: bytes, box: BoundingBox | None
 ) -> Anchor:
-    decoded = decode(settings, data, "image")
+    decoded = decode(settings, data, "image", box=box)
     vector = embed(settings, decoded, box)
     target = blobs.ref(settings, blobs.anchor_key(uuid4()))
     store_for(target).put(target, data)
@@ -111,4 +113,4 @@ def anchor_vector(
             f"{wanted}; upload the query image again", field=field,
         ) from None
     region = box if box is not None else row.bounding_box
-    return embed(settings, decode(settings, data, field), region, wanted)
+    return embed(settings, decode(settings, data, field, box=region, model=wanted), region, wanted)

@@ -17,8 +17,8 @@ from pixdex.app.service.schemas import Deleted, Image, ImageList, ImagePatch
 from pixdex.app.sources import normalise_folder
 from pixdex.blobs import BlobRef, S3Store, store_for
 from pixdex.config import Settings
-from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
-from pixdex.imaging import CONTENT_TYPES, decode_image
+from pixdex.errors import ConflictError, InvalidInputError, NoFileError, NotFoundError
+from pixdex.imaging import CONTENT_TYPES, SizeFloor, decode_image
 from pixdex.models import ImageRecord, ImageStatus
 from pixdex.storage import catalog, images, slots
 from pixdex.storage.connection import connect
@@ -51,6 +51,7 @@ def to_image(record: ImageRecord) -> Image:
         tags=record.user_tags, annotations=record.annotation_classes, split=record.split,
         batch_id=record.batch_id, annotation_job_id=record.annotation_job_id,
         metadata=record.metadata, auto_tags=record.auto_tags,
+        has_file=record.storage_key is not None,
         file_url=file_url(record.id), thumbnail_url=thumbnail_url(record.id),
     )
 
@@ -104,12 +105,14 @@ def update_image(settings: Settings, workspace: str, image_id: UUID, patch: Imag
 def delete_image(settings: Settings, workspace: str, image_id: UUID) -> Deleted:
     with connect(settings) as conn:
         record = images.delete_record(conn, workspace, image_id)
-    if blobs.is_upload(settings, record.storage_key):
+    if record.storage_key is not None and blobs.is_upload(settings, record.storage_key):
         blobs.delete_quietly(_ref(record))
     return Deleted(id=image_id)
 
 
-def _ref(record: ImageRecord) -> BlobRef:
+def _ref(record: ImageRecord, wanted: str = "file") -> BlobRef:
+    if record.storage_key is None:
+        raise NoFileError(record.id, wanted=wanted)
     return BlobRef.parse(record.storage_key)
 
 
@@ -127,6 +130,7 @@ def image_file(settings: Settings, workspace: str, image_id: UUID) -> FileBytes 
     """The original's bytes, or for an object in S3 a presigned link to them."""
     with connect(settings) as conn:
         record = images.get_image(conn, workspace, image_id)
+    ref = _ref(record)
     if record.status is not ImageStatus.INDEXED:
         # A failed row's bytes are whatever a URL answered (a metadata service's JSON, a
         # page on the network): serving them would read back a server-side fetch.
@@ -135,7 +139,6 @@ def image_file(settings: Settings, workspace: str, image_id: UUID) -> FileBytes 
             "indexed", field="image_id",
         )
     content_type = CONTENT_TYPES.get(record.format or "", "application/octet-stream")
-    ref = _ref(record)
     if ref.store == "s3":
         store = store_for(ref)
         assert isinstance(store, S3Store)
@@ -162,6 +165,7 @@ def thumbnail(settings: Settings, workspace: str, image_id: UUID, size: int) -> 
         )
     with connect(settings) as conn:
         record = images.get_image(conn, workspace, image_id)
+    _ref(record, "thumbnail")
     if record.status is not ImageStatus.INDEXED or record.sha256 is None:
         raise ConflictError(
             f"image {image_id} has no thumbnail: its status is {record.status.value}"
@@ -176,9 +180,11 @@ def thumbnail(settings: Settings, workspace: str, image_id: UUID, size: int) -> 
         return FileBytes(store.get(cached, max_bytes=settings.max_file_bytes), "image/jpeg", name)
     except NotFoundError:
         pass
+    # Decoded at twice the thumbnail's size at least (JPEG by DCT scaling), as Pillow's
+    # own thumbnail() drafts: LANCZOS then still has pixels to average.
     decoded = decode_image(
         _read(settings, record), max_pixels=settings.max_image_pixels,
-        max_bytes=settings.max_file_bytes,
+        max_bytes=settings.max_file_bytes, floor=SizeFloor(long=2 * size),
     )
     picture = decoded.image.copy()
     picture.thumbnail((size, size), PILImage.Resampling.LANCZOS)

@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixdex.app.curation_schemas import LEVELS, DuplicateGate, OnDuplicate, threshold
-from pixdex.models import AutoTags, BoundingBox
+from pixdex.models import MAX_VECTORS_PER_REQUEST, AutoTags, BoundingBox
 
 DatasetStatus = Literal["READY", "INDEXING"]
 UploadStatus = Literal["indexed", "failed", "pending"]
@@ -203,6 +203,10 @@ class Image(BaseModel):
     annotation_job_id: str | None
     metadata: dict[str, Any]
     auto_tags: AutoTags
+    has_file: bool = Field(
+        default=True, description="False for an image imported with its vector: it has no "
+        "file, and its file_url / thumbnail_url answer 409 no_file."
+    )
     file_url: str
     thumbnail_url: str
 
@@ -252,3 +256,44 @@ class Anchor(BaseModel):
     format: str
     bounding_box: BoundingBox | None
     created: datetime
+
+
+# --- imported vectors ----------------------------------------------------------------------
+
+
+class NewVector(BaseModel):
+    """One row to import: an image without a file, with its vector. A row that breaks a
+    rule (no name, wrong dimension, NaN, zero vector, a name taken) is refused on its own
+    and reported; the others are imported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None, description="Unique in the dataset; up to 255 characters."
+    )
+    embedding: list[float] | None = Field(
+        default=None,
+        description="The vector: the model's dimension (a new model takes the batch's).",
+    )
+    folder: str | None = Field(default=None, description="e.g. /beach/2024 (default /)")
+    split: str | None = None
+    tags: list[str] | None = Field(default=None, description="User tags.")
+    batch_id: str | None = None
+    annotation_job_id: str | None = None
+    metadata: dict[str, Any] | str | None = Field(
+        default=None, description="A JSON object, or its JSON text."
+    )
+
+
+class ImportVectors(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        min_length=1, max_length=63, description="The named vector: created with the "
+        "vectors' dimension if new; an existing one must be an imported one of the same "
+        "dimension. a-z, 0-9, '.', '_', '-'."
+    )
+    vectors: list[NewVector] = Field(
+        min_length=1, description=f"Up to {MAX_VECTORS_PER_REQUEST} rows per call (413 past "
+        "that); a file of any size goes through `pixdex vectors import`."
+    )

@@ -2,7 +2,8 @@
 
 * Similarity sources (one at most): ``like_image`` (an indexed image id), ``image``
   (base64, an http(s) URL or an anchor id) or ``anchor_id``; ``bounding_box`` narrows
-  ``image`` / ``anchor_id`` to a region. ``prompt`` (+ ``negative_prompt``) ranks by
+  ``image`` / ``anchor_id`` to a region. Or ``vector``: a raw query vector of ``model``
+  (required), alone with the filters. ``prompt`` (+ ``negative_prompt``) ranks by
   text: see :mod:`pixdex.app.query_vector` (combining it with an image needs a
   vision-language model; the offline model answers 400 ``model_capability``).
 * No dataset (``in_dataset``): every dataset of the workspace. With one, the dataset must
@@ -44,6 +45,8 @@ def _query_vector(
     sources = [
         name for name in ("like_image", "image", "anchor_id") if getattr(request, name) is not None
     ]
+    if request.vector is not None:
+        _check_raw_vector(request, sources)
     if vector is not None:
         sources.insert(0, "vector")
     if len(sources) > 1:
@@ -69,12 +72,28 @@ def _query_vector(
         anchor_id = UUID(request.image)
     except ValueError:
         data = anchors.image_bytes(settings, request.image, "image")
-        return anchors.embed(
-            settings, anchors.decode(settings, data, "image"), request.bounding_box, model
+        decoded = anchors.decode(
+            settings, data, "image", box=request.bounding_box, model=model
         )
+        return anchors.embed(settings, decoded, request.bounding_box, model)
     return anchors.anchor_vector(
         settings, workspace, anchor_id, request.bounding_box, "image", model
     )
+
+
+def _check_raw_vector(request: SearchRequest, sources: list[str]) -> None:
+    """A raw ``vector`` is the whole query: with the model it belongs to, and filters."""
+    others = [*sources, *(["prompt"] if request.prompt is not None else [])]
+    if others:
+        raise InvalidInputError(
+            f"vector is a query of its own: give it with filters, not with "
+            f"{' and '.join(others)}", field="vector",
+        )
+    if request.model is None:
+        raise InvalidInputError(
+            "vector needs model: the named vector it belongs to (e.g. the model you "
+            "imported vectors as)", field="model",
+        )
 
 
 def _dataset_scope(settings: Settings, workspace: str, request: SearchRequest) -> _Scope:
@@ -138,6 +157,7 @@ def run_search(
         model=request.model,
         like_vector=vector,
         like_image_id=request.like_image,
+        vector=request.vector,
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
         image_weight=request.image_weight,

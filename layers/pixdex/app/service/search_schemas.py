@@ -33,6 +33,8 @@ SEARCH_FIELDS = (
     "annotations", "split", "batch_id", "annotation_job_id", "width", "height", "created",
     "metadata", "embedding", "thumbnail_url", "file_url", "similarity",
 )
+# The most dimensions a model can have (halfvec's HNSW limit): a query vector's cap.
+MAX_QUERY_DIM = 4000
 # Cosine similarity two images need to fall in one cluster, per granularity level.
 GROUP_THRESHOLDS = (0.98, 0.95, 0.90, 0.85, 0.80)
 
@@ -68,6 +70,13 @@ class SearchRequest(BaseModel):
     model: str | None = Field(
         default=None, min_length=1, max_length=63,
         description="Named vector (model) to search; default: the server's model.",
+    )
+    vector: list[float] | None = Field(
+        default=None, min_length=1, max_length=MAX_QUERY_DIM,
+        description="A raw query vector of `model` (required with it), e.g. one of your own "
+        "embeddings searched against vectors imported with POST /v1/datasets/{id}/vectors. "
+        "It must have the model's dimension (the error names it); it combines with every "
+        "filter, not with another query image, image id or prompt.",
     )
     image: str | None = Field(
         default=None, description="A query image: base64 (or a data: URI), an http(s) URL, "
@@ -122,6 +131,12 @@ class SearchRequest(BaseModel):
         default=None, description=f"What each result carries; default {list(DEFAULT_FIELDS)}; "
         f"allowed: {', '.join(SEARCH_FIELDS)}. id and score are always included."
     )
+
+    @field_validator("vector", mode="before")
+    @classmethod
+    def _array_to_list(cls, value: Any) -> Any:
+        # A numpy array (or anything with tolist) from Python callers of the client.
+        return value.tolist() if hasattr(value, "tolist") else value
 
     @field_validator("fields")
     @classmethod
