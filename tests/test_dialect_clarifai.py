@@ -66,7 +66,8 @@ def test_add_inputs_page_example(api: Api, api_keys: Keys, file_host: FileHost) 
 
 def test_search_by_concept(api: Api, api_keys: Keys, app: dict[str, Any]) -> None:
     path = f"/v2/users/me/apps/{app['id']}/searches"
-    # The page's body verbatim: "people" is no ImageNet class, so nothing matches offline.
+    # The page's body verbatim: "people" means the everyday label "person", which none of
+    # these photos (a cat, a coffee cup, a rocket) carries offline.
     people = _post(api, api_keys.a, path, {"query": {"ands": [
         {"output": {"data": {"concepts": [{"name": "people"}]}}}]}})
     assert people.status == 200 and people.json["status"]["code"] == 10000
