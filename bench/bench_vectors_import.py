@@ -40,6 +40,7 @@ from pixdex.app.vector_file import DEFAULT_CHUNK_ROWS, open_vector_file
 from pixdex.app.vectors import VectorImport, check_model_name
 from pixdex.config import Settings
 from pixdex.storage import catalog
+from pixdex.storage import vectors as rows_sql
 from pixdex.storage.connection import close_pools, connect
 from pixdex.storage.embedded import stop_server
 
@@ -83,7 +84,24 @@ def _write(path: Path, rows: int, dim: int, seed: int, first: int = 0) -> None:
                     "--dim", str(dim), "--seed", str(seed), "--first", str(first)], check=True)
 
 
+class _Timed:
+    """Seconds spent in one storage function (the two index builds of an import)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.seconds = name, 0.0
+        self.inner = getattr(rows_sql, name)
+        setattr(rows_sql, name, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
 def run_import(settings: Settings, path: Path, dataset: str) -> dict[str, Any]:
+    model_index, own_index = _Timed("build_index"), _Timed("index_dataset_if_over")
     source = open_vector_file(path)
     check_model_name(settings, MODEL)
     with connect(settings) as conn:
@@ -96,7 +114,11 @@ def run_import(settings: Settings, path: Path, dataset: str) -> dict[str, Any]:
     report = job.finish()
     done = time.perf_counter()
     load_s, finish_s, total_s = loaded - started, done - loaded, done - started
+    for timed in (model_index, own_index):
+        setattr(rows_sql, timed.name, timed.inner)
     return {
+        "model_index_build_s": round(model_index.seconds, 2),
+        "dataset_index_build_s": round(own_index.seconds, 2),
         "rows": report.rows, "imported": report.imported, "rejected": report.rejected,
         "index": report.index, "load_s": round(load_s, 2), "index_s": round(finish_s, 2),
         "total_s": round(total_s, 2),

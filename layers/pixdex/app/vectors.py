@@ -45,8 +45,8 @@ __all__ = ["IndexMode", "VectorImport", "check_model_name", "import_rows", "run_
 
 IndexMode = Literal["auto", "defer", "incremental"]
 # An indexed model is rebuilt rather than grown when the import brings at least 1/6 of
-# the rows its index holds (measured: a build runs ~8x faster per row than inserts into
-# the graph) and enough rows for the difference to matter.
+# the rows its index holds (a build runs ~10-30x faster per row than inserts into the
+# graph: docs/benchmarks.md, "Vector import") and enough rows for the difference to matter.
 REBUILD_FRACTION = 6
 REBUILD_MIN_ROWS = 5_000
 # Statistics are refreshed after an import this large (the planner's filter estimates).

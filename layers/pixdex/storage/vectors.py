@@ -9,9 +9,10 @@ a dataset already has, under a per-dataset advisory lock (:func:`lock_names`) he
 the chunk commits, so two imports into one dataset never both add a name.
 
 The model's partial HNSW index is managed here too: an index grown row by row costs a
-graph search per insert (~175 rows/s at 768-d on two cores), one built over rows already
-loaded is about ten times faster, so a large import loads first and builds after
-(:func:`build_index`, ``CONCURRENTLY``: other writers are not blocked meanwhile).
+graph search per insert (~60 rows/s at 768-d on two cores with a dataset's own index as
+well), one built over rows already loaded runs at ~1,700 rows/s (docs/benchmarks.md,
+"Vector import"), so a large import loads first and builds after (:func:`build_index`,
+``CONCURRENTLY``: other writers are not blocked meanwhile).
 """
 
 from __future__ import annotations
