@@ -34,6 +34,8 @@ def test_workspaces_never_see_each_other(
          f"/v1/datasets/{dataset}/images/upload", None, upload),
         ("POST", "/v1/datasets/{dataset_id}/uploads", f"/v1/datasets/{dataset}/uploads",
          {"files": [{"name": "a.jpg", "size": 3}]}, {}),
+        ("POST", "/v1/datasets/{dataset_id}/vectors", f"/v1/datasets/{dataset}/vectors",
+         {"model": "byo-isolation", "vectors": [{"name": "a.jpg", "embedding": [1.0]}]}, {}),
         ("GET", "/v1/images/{image_id}", f"/v1/images/{image}", None, {}),
         ("PATCH", "/v1/images/{image_id}", f"/v1/images/{image}", {"tags": ["mine"]}, {}),
         ("DELETE", "/v1/images/{image_id}", f"/v1/images/{image}", None, {}),

@@ -357,7 +357,7 @@ def test_the_model_index_is_built_after_loading_deferred_or_rebuilt(
     settings: Settings, tmp_path: Path, dataset_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = model_name()
-    vectors = clustered(120, 16, seed=3)
+    vectors = clustered(200, 16, seed=3)
 
     def part(first: int, count: int) -> Path:
         names = [f"r{n}" for n in range(first, first + count)]
@@ -396,6 +396,24 @@ def test_the_model_index_is_built_after_loading_deferred_or_rebuilt(
     assert page.results[0].name == "r7"
     assert import_file(part(95, 25), dataset_name, model, settings=settings).index == "built"
     assert state() == "valid"
+    # A dataset past the exact path gets an index of its own, built after the load; a
+    # large import drops and rebuilds it, --no-index drops it.
+    small_exact = settings.model_copy(update={"exact_search_max_rows": 50})
+    with connect(settings) as conn:
+        assert not vector_rows.has_dataset_index(conn, model, dataset_id)
+    assert import_file(part(120, 4), dataset_name, model, settings=small_exact).index == (
+        "updated")
+    with connect(settings) as conn:
+        assert vector_rows.has_dataset_index(conn, model, dataset_id)
+    assert import_file(part(124, 60), dataset_name, model, settings=small_exact,
+                       index="defer").index == "deferred"
+    with connect(settings) as conn:
+        assert not vector_rows.has_dataset_index(conn, model, dataset_id)
+    assert import_file(part(184, 16), dataset_name, model, settings=small_exact).index == (
+        "built")
+    with connect(settings) as conn:
+        assert vector_rows.has_dataset_index(conn, model, dataset_id)
+        assert vector_rows.index_state(conn, model) == "valid"
 
 
 def test_pages_of_a_raw_vector_search_are_consistent_on_both_paths(

@@ -18,7 +18,9 @@ The index (see :mod:`pixdex.storage.vectors`): a model without one (new, or defe
 loaded first and indexed after; a large import into an indexed model drops the index,
 loads, and rebuilds it (searches of that model rank exactly meanwhile: correct, slower
 at scale); a small one updates it row by row. ``index="defer"`` leaves it unbuilt, for
-several imports in a row (the last one, without it, builds it once).
+several imports in a row (the last one, without it, builds it once). A dataset past the
+exact path also gets an index of its own (:mod:`pixdex.storage.dataset_indexes`): the
+same rule applies to it, and every build runs ``CONCURRENTLY``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pixdex.config import Settings
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError
 from pixdex.inference.specs import builtin_specs, class_vector_name
 from pixdex.models import MAX_VECTORS_PER_REQUEST, VectorImportReport
-from pixdex.storage import catalog, dataset_indexes, images
+from pixdex.storage import catalog, images
 from pixdex.storage import vectors as rows_sql
 from pixdex.storage.connection import connect
 
@@ -92,6 +94,7 @@ class VectorImport:
     _since: datetime | None = field(default=None, init=False)
     _model_dim: int | None = field(default=None, init=False)
     _indexed: int = field(default=0, init=False)
+    _own_indexed: int = field(default=0, init=False)
     _started: float = field(default_factory=time.monotonic, init=False)
 
     def __post_init__(self) -> None:
@@ -120,7 +123,16 @@ class VectorImport:
             self.model_created = catalog.register_imported_model(conn, self.model, dim)
             state = rows_sql.index_state(conn, self.model)
             self._indexed = rows_sql.indexed_rows(conn, self.model) if state == "valid" else 0
+            own = rows_sql.has_dataset_index(conn, self.model, self.dataset_id)
+            self._own_indexed = rows_sql.indexed_rows(conn, self.model, self.dataset_id)
         self.dim = dim
+        # The dataset's own index (a large dataset's, see pixdex.storage.dataset_indexes)
+        # follows the same rule as the model's: dropped before a load it would slow down,
+        # built again after it.
+        if own and (self.index_mode == "defer" or (
+                self.index_mode == "auto" and self.expected_rows >= REBUILD_MIN_ROWS
+                and self.expected_rows * REBUILD_FRACTION >= self._own_indexed)):
+            rows_sql.drop_index(self.settings, self.model, self.dataset_id)
         if self.index_mode == "defer":
             if state != "missing":
                 rows_sql.drop_index(self.settings, self.model)
@@ -188,13 +200,13 @@ class VectorImport:
         elif self.imported >= _ANALYZE_AFTER:
             with connect(self.settings) as conn:
                 images.refresh_statistics(conn)
-        if self.dim is not None and self.imported:
+        if self.dim is not None and self.imported and self._plan != "deferred":
             # As after an ingest: a dataset past the exact path gets its own HNSW index.
-            with connect(self.settings) as conn:
-                dataset_indexes.index_if_over(
-                    conn, model=self.model, dim=self.dim, metric="cosine",
-                    dataset_id=self.dataset_id, min_rows=self.settings.exact_search_max_rows,
-                )
+            rows_sql.index_dataset_if_over(
+                self.settings, self.model, self.dim, "cosine", self.dataset_id,
+                min_rows=self.settings.exact_search_max_rows,
+                rows=self._own_indexed + self.imported,
+            )
         return VectorImportReport(
             dataset=self.dataset, dataset_id=self.dataset_id, model=self.model,
             dim=self.dim or 0, model_created=self.model_created, rows=self.rows,

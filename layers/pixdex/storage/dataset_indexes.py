@@ -38,19 +38,22 @@ def dataset_index_name(model: str, dataset_id: UUID) -> str:
 def create_dataset_index(
     conn: Conn, *, model: str, dim: int, metric: Metric, dataset_id: UUID,
     m: int = DATASET_INDEX_M, ef_construction: int = DATASET_INDEX_EF_CONSTRUCTION,
+    concurrently: bool = False,
 ) -> bool:
-    """Build the dataset's index for ``model`` unless it exists; True if built now."""
+    """Build the dataset's index for ``model`` unless it exists; True if built now.
+    ``concurrently``: without blocking other writers (on an autocommit connection)."""
     name = dataset_index_name(model, dataset_id)
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (name,)).fetchone()
     if row is not None and row["ok"]:
         return False
     conn.execute(
         sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {index} ON image_embeddings"
+            "CREATE INDEX {how} IF NOT EXISTS {index} ON image_embeddings"
             " USING hnsw ((embedding::halfvec({dim})) {opclass})"
             " WITH (m = {m}, ef_construction = {efc})"
             " WHERE model = {model} AND dataset_id = {dataset}"
         ).format(
+            how=sql.SQL("CONCURRENTLY" if concurrently else ""),
             index=sql.Identifier(name), dim=sql.Literal(dim), opclass=sql.SQL(OPCLASS[metric]),
             m=sql.Literal(m), efc=sql.Literal(ef_construction), model=sql.Literal(model),
             dataset=sql.Literal(str(dataset_id)),
@@ -129,7 +132,8 @@ def search_plan(
 
 
 def index_if_over(
-    conn: Conn, *, model: str, dim: int, metric: Metric, dataset_id: UUID, min_rows: int
+    conn: Conn, *, model: str, dim: int, metric: Metric, dataset_id: UUID, min_rows: int,
+    concurrently: bool = False,
 ) -> bool:
     """Give the dataset its own ``model`` index once it holds more than ``min_rows``
     vectors of it (above that the exact path is too slow); True if built now."""
@@ -144,5 +148,6 @@ def index_if_over(
     if row["has"] or int(str(row["n"])) <= min_rows:
         return False
     return create_dataset_index(
-        conn, model=model, dim=dim, metric=metric, dataset_id=dataset_id
+        conn, model=model, dim=dim, metric=metric, dataset_id=dataset_id,
+        concurrently=concurrently,
     )

@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from pixdex.config import Settings
+from pixdex.storage import dataset_indexes
 from pixdex.storage.catalog import Metric, hnsw_index_name, hnsw_index_statement
 from pixdex.storage.connection import Conn, database_url
 
@@ -131,14 +132,23 @@ def index_state(conn: Conn, model: str) -> IndexState:
     return "valid" if row["indisvalid"] else "invalid"
 
 
-def indexed_rows(conn: Conn, model: str) -> int:
-    """How many vectors the model's index holds, from the catalog's statistics (kept by
-    ANALYZE, VACUUM and index builds): no scan, so cheap at any size. 0 without one."""
+def indexed_rows(conn: Conn, model: str, dataset_id: UUID | None = None) -> int:
+    """How many vectors the model's index (with ``dataset_id``: the dataset's own index of
+    the model) holds, from the catalog's statistics (kept by ANALYZE, VACUUM and index
+    builds): no scan, so cheap at any size. 0 without one."""
+    name = (hnsw_index_name(model) if dataset_id is None
+            else dataset_indexes.dataset_index_name(model, dataset_id))
     row = conn.execute(
         "SELECT greatest(c.reltuples, 0)::bigint AS n FROM pg_class c WHERE c.relname = %s",
-        (hnsw_index_name(model),),
+        (name,),
     ).fetchone()
     return 0 if row is None else int(str(row["n"]))
+
+
+def has_dataset_index(conn: Conn, model: str, dataset_id: UUID) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok",
+                       (dataset_indexes.dataset_index_name(model, dataset_id),)).fetchone()
+    return bool(row is not None and row["ok"])
 
 
 def _ddl_connection(settings: Settings) -> psycopg.Connection[dict[str, object]]:
@@ -147,11 +157,50 @@ def _ddl_connection(settings: Settings) -> psycopg.Connection[dict[str, object]]
     return psycopg.connect(database_url(settings), autocommit=True, row_factory=dict_row)
 
 
-def drop_index(settings: Settings, model: str) -> None:
+def drop_index(settings: Settings, model: str, dataset_id: UUID | None = None) -> None:
+    """Drop the model's index (with ``dataset_id``: the dataset's own index of it)."""
+    name = (hnsw_index_name(model) if dataset_id is None
+            else dataset_indexes.dataset_index_name(model, dataset_id))
     with _ddl_connection(settings) as conn:
         conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-            sql.Identifier(hnsw_index_name(model))
+            sql.Identifier(name)
         ))
+
+
+def _build_memory(conn: psycopg.Connection[dict[str, object]], rows: int, dim: int) -> None:
+    # The graph: per vector its halfvec (2 bytes a dimension) and ~2m neighbour links.
+    memory_mb = int(rows * (2 * dim + 400) * 1.3 / 2**20)
+    memory_mb = max(_BUILD_MEMORY_FLOOR_MB, min(_BUILD_MEMORY_CAP_MB, memory_mb))
+    conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(f"{memory_mb}MB")))
+
+
+def _drop_if_invalid(conn: psycopg.Connection[dict[str, object]], name: str) -> None:
+    """An index an interrupted ``CONCURRENTLY`` build left behind is invalid: drop it, or
+    ``IF NOT EXISTS`` would keep it (and the planner never uses it) for ever."""
+    row = conn.execute(
+        "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid"
+        " WHERE c.relname = %s", (name,),
+    ).fetchone()
+    if row is not None and not row["indisvalid"]:
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+            sql.Identifier(name)
+        ))
+
+
+def index_dataset_if_over(
+    settings: Settings, model: str, dim: int, metric: Metric, dataset_id: UUID, *,
+    min_rows: int, rows: int,
+) -> bool:
+    """The dataset's own index of the model once it holds more than ``min_rows`` vectors
+    (:func:`pixdex.storage.dataset_indexes.index_if_over`), built ``CONCURRENTLY`` so
+    ingest elsewhere goes on meanwhile. True if built now."""
+    with _ddl_connection(settings) as conn:
+        _drop_if_invalid(conn, dataset_indexes.dataset_index_name(model, dataset_id))
+        _build_memory(conn, rows, dim)
+        return dataset_indexes.index_if_over(
+            conn, model=model, dim=dim, metric=metric, dataset_id=dataset_id,
+            min_rows=min_rows, concurrently=True,
+        )
 
 
 def build_index(settings: Settings, model: str, dim: int, metric: Metric, rows: int) -> None:
@@ -159,19 +208,11 @@ def build_index(settings: Settings, model: str, dim: int, metric: Metric, rows: 
     writers (``CREATE INDEX CONCURRENTLY``). An invalid index left by an interrupted build
     is dropped first. One build per model at a time (a session advisory lock on the same
     key :func:`pixdex.storage.catalog.register_model` uses)."""
-    # The graph: per vector its halfvec (2 bytes a dimension) and ~2m neighbour links.
-    memory_mb = int(rows * (2 * dim + 400) * 1.3 / 2**20)
-    memory_mb = max(_BUILD_MEMORY_FLOOR_MB, min(_BUILD_MEMORY_CAP_MB, memory_mb))
     with _ddl_connection(settings) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (model,))
         try:
-            if index_state(conn, model) == "invalid":
-                conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-                    sql.Identifier(hnsw_index_name(model))
-                ))
-            conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
-                sql.Literal(f"{memory_mb}MB")
-            ))
+            _drop_if_invalid(conn, hnsw_index_name(model))
+            _build_memory(conn, rows, dim)
             conn.execute(hnsw_index_statement(model, dim, metric, concurrently=True))
             conn.execute("ANALYZE image_embeddings")
             conn.execute("ANALYZE images")
