@@ -75,6 +75,7 @@ def test_two_processes_at_once_share_one_server(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
     env["PIXDEX_HOME"] = str(fresh_home)
+    env["PIXDEX_DB_LINGER_SECONDS"] = "0"  # the last one out stops it (lingering: test_db_linger)
     folders = []
     for index, name in enumerate(("chelsea", "coffee")):
         folder = tmp_path / f"f{index}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import ipaddress
 import select
 import socket
 import ssl
@@ -28,12 +29,15 @@ _SSL_REQUEST = 80877103
 _GSS_REQUEST = 80877104
 
 
-def self_signed_context(folder: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate (sslmode=require does not
-    verify it, exactly as the functions connect to RDS Proxy)."""
+def self_signed_context(folder: Path, hosts: tuple[str, ...]) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for the proxy's addresses
+    (``folder/proxy.crt``). The functions connect with ``sslmode=verify-full`` as in AWS,
+    with this certificate as their root (in AWS: Amazon's roots, which RDS Proxy's ACM
+    certificate chains to), so the twin checks the verification, not just the encryption."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "twin-db-proxy")])
     now = datetime.datetime.now(datetime.UTC)
+    addresses = [x509.IPAddress(ipaddress.ip_address(host)) for host in hosts]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -42,6 +46,8 @@ def self_signed_context(folder: Path) -> ssl.SSLContext:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(addresses), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True)

@@ -121,12 +121,17 @@ class Twin:
         return ApiAnswer(status, {k.lower(): v for k, v in answer_headers}, answer_body)
 
 
-def _overrides(home: Path, aws_url: str, sagemaker_url: str, port: int) -> dict[str, str]:
+def _overrides(
+    home: Path, aws_url: str, sagemaker_url: str, port: int, proxy_root: Path
+) -> dict[str, str]:
     return {
         # Endpoint overrides: the AWS SDK's own variables, and the proxy's port.
         "AWS_ENDPOINT_URL": aws_url,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
         "PIXDEX_DATABASE_PORT": str(port),
+        # The stack's verify-full checks the proxy's certificate against this root (in AWS
+        # Amazon's roots, the default).
+        "PIXDEX_DATABASE_SSLROOTCERT": str(proxy_root),
         # Lambda's writable /tmp, private to each function here.
         "PIXDEX_HOME": str(home),
     }
@@ -223,7 +228,7 @@ def running_twin(
         stack.callback(embedder.stop)
         sagemaker = stack.enter_context(sagemaker_runtime(endpoint_name, embedder.url))
 
-        tls = self_signed_context(scratch / "proxy")
+        tls = self_signed_context(scratch / "proxy", ("127.0.0.1", "127.0.0.2"))
         proxy_port = free_port()
         proxy = ProxyEndpoint("127.0.0.1", proxy_port, ("127.0.0.1", port), tls)
         read_endpoint = ProxyEndpoint("127.0.0.2", proxy_port, ("127.0.0.1", port), tls)
@@ -243,7 +248,8 @@ def running_twin(
             environment = function_environment(
                 config,
                 stand_ins,
-                _overrides(home, aws_url, sagemaker.url, proxy_port),
+                _overrides(home, aws_url, sagemaker.url, proxy_port,
+                           scratch / "proxy" / "proxy.crt"),
             )
             functions[name] = LambdaFunction(
                 FunctionSpec(
