@@ -452,3 +452,27 @@ def test_vector_import_library_refusals(settings: Settings, tmp_path: Path) -> N
         import_file(path, "x", model_name(), settings=settings, chunk_rows=0)
     with pytest.raises(ConflictError, match="computed by pixdex"):
         import_file(path, "x", "efficientnet-lite0-classes", settings=settings)
+
+
+def test_imported_rows_never_hold_back_the_models_pixdex_computes(
+    settings: Settings, tmp_path: Path, dataset_name: str
+) -> None:
+    """A prompt search (or reembed) over datasets with imported rows: those rows cannot
+    get pixdex's own vectors (no file), so they do not make the dataset 'incomplete'."""
+    from pixdex.app.reembed import _missing_page
+
+    path = write_vectors(tmp_path / "v.parquet", ["a", "b"], clustered(2, 8))
+    import_file(path, dataset_name, model_name(), settings=settings)
+    classes = "efficientnet-lite0-classes"
+    with connect(settings) as conn:
+        dataset_id = catalog.get_dataset(conn, "default", dataset_name).id
+        assert not catalog.has_indexed_files(conn, dataset_id)
+        assert catalog.datasets_without_model(conn, [dataset_id], classes) == []
+        assert _missing_page(conn, dataset_id, classes, None, 10) == []
+        conn.execute("INSERT INTO images (dataset_id, storage_key, name, status, sha256)"
+                     " VALUES (%s, 'file:///photos/c.jpg', 'c.jpg', 'indexed', 'c0ffee')",
+                     (dataset_id,))
+        assert catalog.has_indexed_files(conn, dataset_id)
+        assert catalog.datasets_without_model(conn, [dataset_id], classes) == [dataset_name]
+        assert [key for _, key in _missing_page(conn, dataset_id, classes, None, 10)] == [
+            "file:///photos/c.jpg"]

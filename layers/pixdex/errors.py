@@ -55,10 +55,6 @@ class ConflictError(PixdexError):
     http_status = 409
 
 
-# Why an image imported with its vector (no file) has nothing to decode or serve.
-NO_FILE_REASON = "it has no file: it was imported as a vector (pixdex vectors import)"
-
-
 class NoFileError(ConflictError):
     """A file was asked of an image that has none (imported with its vector)."""
 

@@ -40,7 +40,7 @@ def register_models(conn: Conn, model: EmbeddingModel, dataset_id: UUID) -> None
     # a prompt search there says so instead of silently skipping the older images.
     complete = (
         classes.name in catalog.dataset_models(conn, dataset_id)
-        or not catalog.readiness(conn, dataset_id)[0]
+        or not catalog.has_indexed_files(conn, dataset_id)
     )
     catalog.register_model(conn, classes, dataset_id if complete else None, metric="ip")
 

@@ -5,7 +5,9 @@ it in batches and writes only the new model's vectors. Searches on the models th
 dataset already has keep working throughout: nothing they read is touched or locked for
 long (one short transaction per batch). It is idempotent and resumable: an image that
 already has the vector is skipped, so a crashed or interrupted run is simply run again.
-When every indexed image has the vector, the dataset lists the model (``dataset_models``)
+Images imported with their vectors (no file) have no picture to run a model on: they are
+left out, and do not keep the dataset from listing the model. When every indexed image
+with a file has the vector, the dataset lists the model (``dataset_models``)
 and from then on ingest fills it for new images and searches may name it.
 
 ``model`` is an embedding model (the default one or an installed vision-language model),
@@ -26,7 +28,7 @@ from PIL import Image
 from pixdex.blobs import BlobRef, store_for
 from pixdex.config import Settings, get_settings
 from pixdex.engines import get_model
-from pixdex.errors import NO_FILE_REASON, InvalidInputError, PixdexError
+from pixdex.errors import InvalidInputError, PixdexError
 from pixdex.imaging.decode import decode_image
 from pixdex.inference.base import EmbeddingModel, ModelSpec
 from pixdex.inference.pixels import model_pixels
@@ -75,16 +77,16 @@ def _target(model: str, settings: Settings) -> _Target:
 
 def _missing_page(
     conn: Conn, dataset_id: UUID, model: str, after: UUID | None, limit: int
-) -> list[tuple[UUID, str | None]]:
+) -> list[tuple[UUID, str]]:
     rows = conn.execute(
         "SELECT i.id, i.storage_key FROM images i WHERE i.dataset_id = %s"
-        " AND i.status = 'indexed' AND (%s::uuid IS NULL OR i.id > %s::uuid)"
+        " AND i.status = 'indexed' AND i.storage_key IS NOT NULL"
+        " AND (%s::uuid IS NULL OR i.id > %s::uuid)"
         " AND NOT EXISTS (SELECT 1 FROM image_embeddings e"
         " WHERE e.image_id = i.id AND e.model = %s) ORDER BY i.id LIMIT %s",
         (dataset_id, after, after, model, limit),
     ).fetchall()
-    return [(UUID(str(r["id"])), None if r["storage_key"] is None else str(r["storage_key"]))
-            for r in rows]
+    return [(UUID(str(r["id"])), str(r["storage_key"])) for r in rows]
 
 
 def _pixels(key: str, target: _Target, settings: Settings) -> NDArray[np.float32]:
@@ -127,11 +129,6 @@ def reembed(
         after = page[-1][0]
         ready: list[tuple[UUID, NDArray[np.float32]]] = []
         for image_id, key in page:
-            if key is None:  # imported with its vector: there is no picture to embed
-                report.failed += 1
-                if len(report.errors) < _MAX_ERRORS_KEPT:
-                    report.errors.append(f"image {image_id}: {NO_FILE_REASON}")
-                continue
             try:
                 ready.append((image_id, _pixels(key, target, settings)))
             except (PixdexError, OSError) as exc:

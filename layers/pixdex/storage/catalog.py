@@ -303,17 +303,34 @@ def dataset_models(conn: Conn, dataset_id: UUID) -> list[str]:
     return [str(r["model"]) for r in rows]
 
 
+# An indexed image with a file: imported vectors have neither a file nor a hash, so the
+# (dataset_id, sha256) index answers this without reading a dataset's imported rows.
+_INDEXED_FILE = (
+    "SELECT 1 FROM images i WHERE i.dataset_id = {d} AND i.sha256 IS NOT NULL"
+    " AND i.storage_key IS NOT NULL AND i.status = 'indexed'"
+)
+
+
 def datasets_without_model(conn: Conn, dataset_ids: Sequence[UUID], model: str) -> list[str]:
     """Names of those datasets with indexed images that do not list ``model`` (not every
-    image has its vector). Datasets with nothing indexed have nothing to miss."""
+    image has its vector). Datasets with nothing indexed have nothing to miss, nor do
+    images imported with their vectors (no file: pixdex computes none of its models' for
+    them, and a search by those models does not rank them)."""
     rows = conn.execute(
         "SELECT d.name FROM datasets d WHERE d.id = ANY(%s) AND NOT EXISTS"
         " (SELECT 1 FROM dataset_models m WHERE m.dataset_id = d.id AND m.model = %s)"
-        " AND EXISTS (SELECT 1 FROM images i WHERE i.dataset_id = d.id"
-        " AND i.status = 'indexed') ORDER BY d.name",
+        f" AND EXISTS ({_INDEXED_FILE.format(d='d.id')}) ORDER BY d.name",
         (list(dataset_ids), model),
     ).fetchall()
     return [str(r["name"]) for r in rows]
+
+
+def has_indexed_files(conn: Conn, dataset_id: UUID) -> bool:
+    """Whether the dataset has an indexed image with a file (not only imported vectors)."""
+    row = conn.execute(
+        f"SELECT EXISTS ({_INDEXED_FILE.format(d='%s')}) AS found", (dataset_id,)
+    ).fetchone()
+    return bool(row is not None and row["found"])
 
 
 def model_info(conn: Conn, model: str) -> ModelInfo:
