@@ -95,7 +95,11 @@ class Corpus:
         self.basis = rng.standard_normal((LATENT_DIM, dim), dtype=np.float32) / np.sqrt(dim)
 
     def _points(self, rng: np.random.Generator, n: int) -> NDArray[np.float32]:
-        labels = rng.integers(0, len(self.centres), n)
+        return self.near(rng, rng.integers(0, len(self.centres), n))
+
+    def near(self, rng: np.random.Generator, labels: NDArray[np.int64]) -> NDArray[np.float32]:
+        """One point around each of the clusters ``labels`` names."""
+        n = len(labels)
         latent = rng.standard_normal((n, LATENT_DIM), dtype=np.float32)
         latent *= np.float32(LATENT_NORM / np.sqrt(LATENT_DIM))
         noise = rng.standard_normal((n, self.dim), dtype=np.float32)

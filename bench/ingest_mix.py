@@ -2,7 +2,7 @@
 size the model needs (issue 13).
 
 Files: :mod:`photo_mix` (``--images``, default 240): half 12 MP phone JPEGs (q90, EXIF
-orientation, two thirds of them tiled photo detail), 15 % 2560x1440 PNG screenshots, the
+orientation, 70 % of them tiled photo detail), 15 % 2560x1440 PNG screenshots, the
 rest 400-800 px web images (JPEG / WebP / PNG), seeded, written once to ``HOME/mix``.
 
 "Before" is the baseline commit's code (``--baseline-ref``, default the last commit of
@@ -11,21 +11,26 @@ main before this change), extracted with ``git archive`` and run in a child proc
 
 Measured, on the same files:
 
-1. Decoding per file (bytes in memory, best of 2, both trees alternated twice, best
-   kept): ``decode_image`` alone and ``prepare`` (decode + pixel attributes + model
-   input), for EfficientNet-Lite0 and for SigLIP2-so400m-384 (a stand-in with its input
-   size and preprocessing); per kind of file. In CPU time of the decoding thread (what a
-   core spends, nearly independent of the other jobs on a shared machine) and in wall
-   time. The worker load (read + sha256 + prepare) in images/s and CPU ms per image with
-   1 thread and ``--decode-workers`` threads.
-2. The two stages alone, after: the worker load with ``--decode-workers`` threads, and the
-   model alone (``embed_pixels`` over the prepared tensors, batches of ``--batch-size``).
-3. End to end: ``ingest()`` of the folder into a fresh dataset, after (this process) and
-   before (a child process on the baseline tree), EfficientNet-Lite0 on the CPU; wall
-   time and the process's CPU time per image. 2 and 3 alternate ``--e2e-rounds`` times
-   (default 2); the medians are reported, each round's figures kept in the JSON.
+1. Decoding per file, on every third file (``--timing-files``), bytes in memory, best of
+   2 per call; the two trees alternate ``--rounds`` times (default 4) and the best of
+   all rounds is kept per file. ``decode_image`` alone, "fresh" (nothing else held: the
+   freed buffers of a full-size decode go back to the kernel and the next decode faults
+   them in again, ~24k page faults for a 12 MP JPEG) and "warm" (another decoded
+   picture held: the heap keeps its pages); and ``prepare`` (decode + pixel attributes
+   + model input). For EfficientNet-Lite0 and for SigLIP2-so400m-384 (a stand-in with
+   its input size and preprocessing), per kind of file, in CPU time of the decoding
+   thread (user + system: what a core spends; much steadier than wall time on a shared
+   machine) and in wall time. The worker load (read + sha256 + prepare) in images/s and
+   CPU ms per image with 1 thread and ``--decode-workers`` threads.
+2. The two stages alone, after (a child process): the worker load with
+   ``--decode-workers`` threads, and the model alone (``embed_pixels`` over the prepared
+   tensors, batches of ``--batch-size``).
+3. End to end: ``ingest()`` of the folder into a fresh dataset, before and after, each
+   in a fresh child process on its tree, EfficientNet-Lite0 on the CPU; wall time, the
+   process's CPU time and page faults per image. 2 and 3 alternate ``--e2e-rounds``
+   times (default 2); the medians are reported, each round's figures kept in the JSON.
 4. GPU sizing: decode workers one GPU needs = published GPU throughput / one worker's
-   measured rate (1 thread, this machine), per model.
+   rate (1000 / its CPU ms per image, measured here).
 
 Results: a markdown summary on stdout and ``bench/results/ingest-mix.json``.
 """
@@ -115,7 +120,9 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     merged["files"] = [dict(row) for row in runs[0]["files"]]
     for run in runs[1:]:
         for row, other in zip(merged["files"], run["files"], strict=True):
-            for key in ("decode_ms", "decode_cpu_ms", "prepare_ms", "prepare_cpu_ms"):
+            for key in ("decode_ms", "decode_cpu_ms", "prepare_ms", "prepare_cpu_ms",
+                        "decode_warm_ms", "decode_warm_cpu_ms",
+                        "decode_page_faults"):
                 row[key] = min(row[key], other[key])
         for key, value in run.items():
             if key.startswith("worker_load_images_per_s"):
@@ -145,8 +152,14 @@ def _timings(trees: dict[str, Path], files_json: Path, workers: int,
                 "floor": merged["floor"],
                 "decode": summarise(merged["files"], "decode_cpu_ms"),
                 "prepare": summarise(merged["files"], "prepare_cpu_ms"),
+                "decode_warm": summarise(merged["files"], "decode_warm_cpu_ms"),
                 "decode_wall": summarise(merged["files"], "decode_ms"),
                 "prepare_wall": summarise(merged["files"], "prepare_ms"),
+                "decode_page_faults_median": {
+                    kind: statistics.median(r["decode_page_faults"] for r in merged["files"]
+                                            if kind in ("all", r["kind"]))
+                    for kind in ("phone", "screenshot", "web", "all")
+                },
                 **{k: v for k, v in merged.items() if k.startswith("worker_load")},
                 "decoded_sizes": sorted({
                     f"{r['kind']} {r['size'][0]}x{r['size'][1]} -> "
@@ -158,48 +171,9 @@ def _timings(trees: dict[str, Path], files_json: Path, workers: int,
         out[profile]["speedup"] = {
             step: {kind: round(before[step][kind]["median_ms"] / after[step][kind]["median_ms"], 2)
                    for kind in after[step]}
-            for step in ("decode", "prepare", "decode_wall", "prepare_wall")
+            for step in ("decode", "decode_warm", "prepare", "decode_wall", "prepare_wall")
         }
     return out
-
-
-def _stages_after(files: list[Any], settings: Any, workers: int) -> dict[str, Any]:
-    """The two stages alone, with this checkout's code, in this process."""
-    import hashlib
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pixdex.engines import get_model
-    from pixdex.pipeline import prepare
-
-    model = get_model(settings=settings)
-
-    def load(path: str) -> Any:
-        data = Path(path).read_bytes()
-        hashlib.sha256(data).hexdigest()
-        return prepare(data, model, settings).pixels
-
-    paths = [f.path for f in files]
-    start, start_cpu = time.perf_counter(), time.process_time()
-    with ThreadPoolExecutor(workers) as pool:
-        tensors = list(pool.map(load, paths))
-    decode_rate = len(paths) / (time.perf_counter() - start)
-    decode_cpu = 1000 * (time.process_time() - start_cpu) / len(paths)
-    batches = [np.concatenate(tensors[i : i + settings.batch_size])
-               for i in range(0, len(tensors), settings.batch_size)]
-    del tensors
-    model.embed_pixels(batches[0][:1])
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for pixels in batches:
-        model.embed_pixels(pixels)
-    model_rate = len(paths) / (time.perf_counter() - start)
-    model_cpu = 1000 * (time.process_time() - start_cpu) / len(paths)
-    return {
-        f"decode_alone_images_per_s_{workers}_threads": round(decode_rate, 2),
-        "decode_alone_cpu_ms_per_image": round(decode_cpu, 2),
-        "model_alone_images_per_s": round(model_rate, 2),
-        "model_alone_cpu_ms_per_image": round(model_cpu, 2),
-        "batch_size": settings.batch_size,
-    }
 
 
 def _end_to_end(stages: dict[str, Any], after: dict[str, Any], before: dict[str, Any],
@@ -217,6 +191,8 @@ def _end_to_end(stages: dict[str, Any], after: dict[str, Any], before: dict[str,
         "after_cpu_ms_per_image": after["cpu_ms_per_image"],
         "before_cpu_ms_per_image": before["cpu_ms_per_image"],
         "cpu_saving": round(before["cpu_ms_per_image"] / after["cpu_ms_per_image"], 2),
+        "after_page_faults_per_image": after["page_faults_per_image"],
+        "before_page_faults_per_image": before["page_faults_per_image"],
         "decode_alone_images_per_s": decode_rate,
         "model_alone_images_per_s": model_rate,
         "stages_cpu_ms_per_image": round(stages["decode_alone_cpu_ms_per_image"]
@@ -254,11 +230,8 @@ def _gpu_sizing(timings: dict[str, Any], cpus: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from pixdex.app.ingest import ingest
-    from pixdex.app.sources import local_items
     from pixdex.config import Settings
     from pixdex.engines import get_model
-    from pixdex.models import UserMetadata
     from pixdex.storage.connection import close_pools, connect
     from pixdex.storage.embedded import stop_server
 
@@ -294,12 +267,18 @@ def run(args: argparse.Namespace) -> None:
                            "phone_orientations": {
                                str(o): sum(f.kind == "phone" and f.orientation == o
                                            for f in files) for o in (1, 3, 6, 8)}}
+        # Per-file timings on every k-th file (all kinds, in their proportions), so that
+        # each tree gets --rounds alternated rounds in reasonable time.
+        step = max(1, len(files) // args.timing_files)
+        timed = files[::step]
+        result["files"]["timed"] = {kind: sum(f.kind == kind for f in timed)
+                                    for kind in ("phone", "screenshot", "web")}
         files_json = home / "files.json"
-        files_json.write_text(json.dumps([{"path": f.path, "kind": f.kind} for f in files]))
+        files_json.write_text(json.dumps([{"path": f.path, "kind": f.kind} for f in timed]))
         trees = {"before": baseline_tree(args.baseline_ref, home),
                  "after": REPO / "layers"}
 
-        log("warming the model (builds the ONNX graph once per home)")
+        log("building the ONNX graph once per home (kept out of the timings)")
         get_model(settings=settings).embed_pixels(np.zeros((1, 3, 224, 224), np.float32))
         log("starting the embedded database (kept out of the timings)")
         with connect(settings) as conn:
@@ -309,30 +288,21 @@ def run(args: argparse.Namespace) -> None:
         result["decode"] = _timings(trees, files_json, args.decode_workers, args.rounds)
 
         result["end_to_end_rounds"] = []
+        common = ("--folder", str(folder), "--home", str(home),
+                  "--workers", str(args.decode_workers), "--batch", str(args.batch_size))
         for round_ in range(args.e2e_rounds):
             log(f"2-3. round {round_ + 1}/{args.e2e_rounds}: the stages alone (after)")
-            stages = _stages_after(files, settings, args.decode_workers)
+            stages = _child(trees["after"], "stages", *common)
             log(f"    {stages}")
-            log("      end to end: ingest() after (this process)")
-            items = local_items([folder], folder=None, meta=UserMetadata()).items
-            started, started_cpu = time.perf_counter(), time.process_time()
-            report = ingest(items, f"mix-after-{round_}", settings=settings)
-            seconds = time.perf_counter() - started
-            cpu = time.process_time() - started_cpu
-            after = {
-                "images": len(items), "seconds": round(seconds, 2),
-                "images_per_s": round(len(items) / seconds, 2),
-                "cpu_ms_per_image": round(1000 * cpu / len(items), 2),
-                "indexed": report.indexed, "failed": report.failed,
-            }
-            log(f"    {after}")
-            log("      end to end: ingest() before (baseline tree, child process)")
-            before = _child(
-                trees["before"], "ingest", "--folder", str(folder), "--home", str(home),
-                "--dataset", f"mix-before-{round_}", "--workers", str(args.decode_workers),
-                "--batch", str(args.batch_size))
-            log(f"    {before}")
-            result["end_to_end_rounds"].append(_end_to_end(stages, after, before, args))
+            runs = {}
+            order = ("after", "before") if round_ % 2 == 0 else ("before", "after")
+            for name in order:
+                log(f"      end to end: ingest(), {name}")
+                runs[name] = _child(trees[name], "ingest", *common,
+                                    "--dataset", f"mix-{name}-{round_}")
+                log(f"    {runs[name]}")
+            result["end_to_end_rounds"].append(
+                _end_to_end(stages, runs["after"], runs["before"], args))
         result["end_to_end"] = {
             key: round(statistics.median(r[key] for r in result["end_to_end_rounds"]), 3)
             for key in result["end_to_end_rounds"][0] if key != "load_average"
@@ -361,7 +331,7 @@ def summary(result: dict[str, Any]) -> str:
     ]
     lite0 = result["decode"]["efficientnet-lite0"]
     for kind in ("phone", "screenshot", "web", "all"):
-        for step in ("decode", "prepare"):
+        for step in ("decode", "decode_warm", "prepare"):
             lines.append(
                 f"| {kind} | {step} | {lite0['before'][step][kind]['median_ms']} "
                 f"| {lite0['after'][step][kind]['median_ms']} | {lite0['speedup'][step][kind]} |"
@@ -390,8 +360,10 @@ def summary(result: dict[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline-ref", default=BASELINE_REF,
                         help="git ref measured as 'before' (--mix)")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=int, default=4,
                         help="alternated timing rounds per tree (--mix)")
+    parser.add_argument("--timing-files", type=int, default=80,
+                        help="about this many of the files get per-file timings (--mix)")
     parser.add_argument("--e2e-rounds", type=int, default=2,
                         help="rounds of stages alone + ingest after + ingest before (--mix)")
 

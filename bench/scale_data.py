@@ -25,11 +25,9 @@ from uuid import UUID
 
 import numpy as np
 import psycopg
+from bench_search import Corpus as BenchCorpus
 from numpy.typing import NDArray
 
-LATENT_DIM = 64
-LATENT_NORM = 0.5
-NOISE_NORM = 0.25
 CLUSTERS = 1000
 CHUNK = 50_000
 # Row i gets the id 5ca1e000-0000-4000-8000-<i as 12 hex digits>.
@@ -80,10 +78,9 @@ class Corpus:
     def __init__(self, seed: int, dim: int) -> None:
         self.seed = seed
         self.dim = dim
-        rng = np.random.default_rng([seed, 0])
-        centres = rng.standard_normal((CLUSTERS, dim), dtype=np.float32)
-        self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
-        self.basis = rng.standard_normal((LATENT_DIM, dim), dtype=np.float32) / np.sqrt(dim)
+        # bench_search's clustered space (same seed, same centres and basis).
+        self._space = BenchCorpus(seed, CLUSTERS, dim)
+        self.centres = self._space.centres
 
     def _clusters(self, ds: DatasetSpec) -> NDArray[np.int64]:
         if ds.name == "big":
@@ -93,15 +90,7 @@ class Corpus:
 
     def _points(self, rng: np.random.Generator, clusters: NDArray[np.int64], n: int
                 ) -> NDArray[np.float32]:
-        labels = clusters[rng.integers(0, len(clusters), n)]
-        latent = rng.standard_normal((n, LATENT_DIM), dtype=np.float32)
-        latent *= np.float32(LATENT_NORM / np.sqrt(LATENT_DIM))
-        noise = rng.standard_normal((n, self.dim), dtype=np.float32)
-        noise *= np.float32(NOISE_NORM / np.sqrt(self.dim))
-        points = self.centres[labels] + latent @ self.basis + noise
-        points /= np.linalg.norm(points, axis=1, keepdims=True)
-        result: NDArray[np.float32] = points.astype(np.float32, copy=False)
-        return result
+        return self._space.near(rng, clusters[rng.integers(0, len(clusters), n)])
 
     def chunks(self, ds: DatasetSpec, limit: int | None = None
                ) -> Iterator[tuple[int, NDArray[np.float32]]]:

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from pixdex.app.service.keys import create_key
 from pixdex.config import Settings
+from pixdex.db_secret import amazon_roots
 from tests.conftest import photo
 from tests.twin.photos import dataset_drops, phone_photo
 from tests.twin.stack import IMAGES_BUCKET, Twin
@@ -142,7 +143,7 @@ def test_searches_read_through_the_read_only_endpoint_and_ingest_never_does(
 def test_the_database_proxy_requires_tls_as_rds_proxy_does(twin: Twin, key: str) -> None:
     import psycopg
 
-    assert twin.shape.functions["api"].literal_env["PIXDEX_DATABASE_SSLMODE"] == "require"
+    assert twin.shape.functions["api"].literal_env["PIXDEX_DATABASE_SSLMODE"] == "verify-full"
     assert twin.proxy.connections > 0  # every function reached the database through TLS
     port = twin.functions["api"].spec.environment["PIXDEX_DATABASE_PORT"]
     refused = twin.proxy.refused_plaintext
@@ -152,6 +153,13 @@ def test_the_database_proxy_requires_tls_as_rds_proxy_does(twin: Twin, key: str)
             connect_timeout=5,
         )
     assert twin.proxy.refused_plaintext == refused + 1
+    # verify-full means verified: against Amazon's roots (the default in AWS) this proxy's
+    # own certificate is refused, so the functions' connections above checked theirs.
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        psycopg.connect(
+            f"postgresql://pixdex_admin:x@127.0.0.1:{port}/pixdex?sslmode=verify-full"
+            f"&sslrootcert={amazon_roots()}", connect_timeout=5,
+        )
 
 
 def test_images_added_through_the_api_answer_202_and_are_indexed_through_the_queue(

@@ -29,8 +29,10 @@ from pixdex.app.sources import local_items
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.errors import ConflictError, InvalidInputError, NotFoundError
+from pixdex.imaging.decode import decode_image
 from pixdex.inference.specs import class_vector_name
 from pixdex.models import SearchQuery, UserMetadata
+from pixdex.pipeline import model_floor
 from pixdex.storage import catalog, images
 from pixdex.storage.connection import connect
 from pixdex.taxonomy import get_tagger
@@ -91,8 +93,15 @@ def test_reembed_adds_a_model_and_ingest_then_fills_it(
     vlm = get_model(name, settings)
     assert isinstance(vlm, VisionLanguageModel)
     stored = _stored(settings, list(ids.values()), name)
-    direct = vlm.embed_images([photos["chelsea"]]).embeddings[0]
+    # What the model gives for the picture the pipeline decodes (reduced to the model's
+    # floor, issue 13), and close to what it gives for the full-size picture.
+    decoded = decode_image((root / "chelsea.png").read_bytes(),
+                           max_pixels=settings.max_image_pixels,
+                           max_bytes=settings.max_file_bytes, floor=model_floor(vlm))
+    direct = vlm.embed_images([decoded.image]).embeddings[0]
     np.testing.assert_allclose(stored[ids["chelsea"]], direct, atol=2e-3)
+    full = vlm.embed_images([photos["chelsea"]]).embeddings[0]
+    assert float(np.dot(stored[ids["chelsea"]], full)) > 0.99
 
     photos["camera"].save(root / "camera.png")  # ingest now fills every listed model
     report = ingest(local_items([root], folder=None, meta=UserMetadata()).items, dataset,

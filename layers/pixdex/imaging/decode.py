@@ -24,7 +24,8 @@ Rules, in the order they are applied:
    large enough, then any format by an integer box reduction (``Image.reduce``) right
    after decoding. Orientation, mode conversion and everything after run on the small
    picture. Rules 1-4 are unchanged: limits are checked on the original's header, and
-   the whole file is still decoded (truncated data still fails).
+   every compressed byte is still decoded, DCT scaling included (truncated data still
+   fails). The exception is a HEIC decoded from its thumbnail: only the thumbnail is.
 
 Every failure is a typed :mod:`pixdex.errors` exception with a user-facing message.
 """
@@ -39,7 +40,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile
 
 from pixdex.errors import ImageDecodeError, PayloadTooLargeError
 from pixdex.imaging.floor import SizeFloor
@@ -75,7 +76,17 @@ _DRAFT_FORMATS = frozenset({"JPEG", "HEIF"})
 # Modes Image.reduce box-averages correctly before conversion to RGB; others (palette,
 # alpha, 16-bit, ...) are converted first, then reduced.
 _REDUCE_FIRST_MODES = frozenset({"RGB", "L"})
-# EXIF orientations that swap width and height (the 90 and 270 degree turns).
+# EXIF orientation -> the transposition that shows the picture upright (as
+# ImageOps.exif_transpose does it); 5-8 swap width and height.
+_UPRIGHT: Mapping[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 # warnings.catch_warnings mutates process-global state; serialising the (cheap, header-only)
@@ -174,14 +185,14 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _orient(image: Image.Image) -> tuple[Image.Image, bool]:
-    """Apply EXIF orientation; a corrupt EXIF block loses the rotation, not the image.
-    Also says whether width and height were swapped."""
-    swaps = _orientation(image) in _SWAPPING_ORIENTATIONS
-    try:
-        return ImageOps.exif_transpose(image), swaps
-    except Exception:  # malformed EXIF: pixels are fine, only the hint is unusable
-        return image, False
+def _orient(image: Image.Image, orientation: int) -> Image.Image:
+    """The picture upright. Its EXIF goes (its orientation must not be applied twice)."""
+    method = _UPRIGHT.get(orientation)
+    if method is None:
+        return image
+    upright = image.transpose(method)
+    upright.info.pop("exif", None)
+    return upright
 
 
 def _draft(image: ImageFile.ImageFile, container: str, floor: SizeFloor) -> None:
@@ -228,11 +239,13 @@ def decode_image(
             if floor is not None:
                 _draft(image, container, floor)
             image.load()
-            loaded: Image.Image = image
-            if loaded.mode in _REDUCE_FIRST_MODES:
-                loaded = _reduce(loaded, floor)
-            oriented, swapped = _orient(loaded)
-            rgb = _reduce(to_rgb(oriented), floor)
+            # A corrupt EXIF block loses the rotation, not the image (orientation 1).
+            orientation = _orientation(image)
+            rgb: Image.Image = image
+            if rgb.mode in _REDUCE_FIRST_MODES:
+                rgb = _reduce(rgb, floor)
+            # Converted, reduced, then turned upright: each step on the smallest picture.
+            rgb = _orient(_reduce(to_rgb(rgb), floor), orientation)
             # Detach from the source file object so closing it never invalidates pixels.
             rgb = rgb.copy() if rgb is image else rgb
     except ImageDecodeError:
@@ -245,6 +258,7 @@ def decode_image(
         raise ImageDecodeError("image is too large to decode in the available memory") from exc
     except Exception as exc:  # OSError, SyntaxError, ValueError, struct.error, EOFError, ...
         raise ImageDecodeError(f"image data is truncated or corrupt: {_reason(exc)}") from exc
+    swapped = orientation in _SWAPPING_ORIENTATIONS
     width, height = original[::-1] if swapped else original
     return DecodedImage(image=rgb, width=width, height=height, format=container)
 
