@@ -11,6 +11,7 @@ someone else (``pixdex db stop``); the server then stops as before if nobody els
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -25,7 +26,9 @@ _HANDOVER_SECONDS = 5.0
 
 
 def touch_last_used(pgdata: Path) -> None:
-    (pgdata / LAST_USED_NAME).touch()
+    # Also runs at exit: a data folder deleted meanwhile (a throw-away home) is no error.
+    with contextlib.suppress(FileNotFoundError):
+        (pgdata / LAST_USED_NAME).touch()
 
 
 def try_lock(pgdata: Path) -> int | None:
