@@ -24,7 +24,18 @@ by ``curation.refresh_images`` (what ingest runs after each batch), timed per im
     PYTHONPATH=layers:. nice -n 19 .venv/bin/python bench/bench_curation.py --quality
     PYTHONPATH=layers:. nice -n 19 .venv/bin/python bench/bench_curation.py --rows 100000
 
-Results: bench/results/curation-quality.json, bench/results/curation-<rows>.json.
+At scale (``--scale-home``): the kept database of ``bench/bench_scale.py`` (1M 768-d
+vectors over 238 Zipf-sized datasets, the largest 500k, each over 2,000 rows with its own
+HNSW index): every dataset's full recompute, timed one after the other (the whole
+deployment's graph), then ``--added`` images written one at a time into the largest
+dataset and refreshed as ingest does; they are deleted again at the end so the search
+benchmark's ground truth still holds.
+
+    PYTHONPATH=layers:. nice -n 19 .venv/bin/python bench/bench_curation.py \
+        --scale-home /tmp/pixdex-bench-scale-1000000-768 --scale-model scale-768
+
+Results: bench/results/curation-quality.json, bench/results/curation-<rows>.json,
+bench/results/curation-scale-<rows>.json.
 """
 
 from __future__ import annotations
@@ -179,6 +190,67 @@ def timing(settings: Settings, rows: int, added: int, hnsw: bool,
     return result
 
 
+def at_scale(settings: Settings, added: int) -> dict[str, Any]:
+    """Every dataset's recompute on a bench_scale database, then the per-image update in
+    its largest dataset."""
+    with connect(settings) as conn:
+        model = catalog.model_info(conn, settings.model)
+        sizes = conn.execute(
+            "SELECT dataset_id, count(*) AS n FROM image_embeddings WHERE model = %s"
+            " GROUP BY dataset_id ORDER BY n DESC", (model.name,)).fetchall()
+    per_dataset: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for row in sizes:
+        done = curation.recompute(row["dataset_id"], settings=settings)
+        per_dataset.append({"dataset": done.dataset, "images": done.images,
+                            "seconds": done.seconds})
+        if done.images >= 10_000:
+            log(f"recompute {done.dataset}: {done.images} images in {done.seconds} s")
+    total = time.perf_counter() - started
+    images_done = sum(d["images"] for d in per_dataset)
+    result: dict[str, Any] = {
+        "datasets": len(per_dataset), "images": images_done,
+        "recompute_seconds": round(total, 1),
+        "recompute_ms_per_image": round(1000 * total / max(1, images_done), 3),
+        "largest": per_dataset[0], "per_dataset": per_dataset,
+        "workers": settings.curation_workers, "k": settings.curation_neighbours,
+    }
+    log(f"recompute of {images_done} images in {len(per_dataset)} datasets: {total:.0f} s")
+    largest = sizes[0]["dataset_id"]
+    rng = np.random.default_rng(99)
+    with connect(settings) as conn:  # near-copies of existing rows: each finds neighbours
+        rows = conn.execute(
+            "SELECT embedding FROM image_embeddings WHERE dataset_id = %s AND model = %s"
+            " ORDER BY image_id LIMIT %s", (largest, model.name, added)).fetchall()
+        base = [np.asarray(r["embedding"].to_numpy(), dtype=np.float32) for r in rows]
+    refresh_ms: list[float] = []
+    total_ms: list[float] = []
+    try:
+        for n, vector in enumerate(base):
+            vector = vector + rng.standard_normal(model.dim).astype(np.float32) * 0.01
+            write = images.ImageWrite(
+                dataset_id=largest, storage_key=f"bench-added://{n}", name=f"added-{n}.jpg",
+                folder="/", sha256=None, byte_size=None, status=ImageStatus.INDEXED,
+                embedding=vector.astype(np.float32))
+            start = time.perf_counter()
+            with connect(settings) as conn:
+                images.write_images(conn, model.name, [write])
+            written = time.perf_counter()
+            curation.refresh_images(settings, largest, model.name)
+            end = time.perf_counter()
+            refresh_ms.append(1000 * (end - written))
+            total_ms.append(1000 * (end - start))
+    finally:
+        with connect(settings) as conn:
+            conn.execute("DELETE FROM images WHERE dataset_id = %s"
+                         " AND storage_key LIKE 'bench-added://%%'", (largest,))
+    result["incremental_dataset_images"] = per_dataset[0]["images"]
+    result["incremental_refresh_ms"] = _stats(refresh_ms)
+    result["incremental_write_and_refresh_ms"] = _stats(total_ms)
+    log(f"incremental in the largest dataset: {result['incremental_refresh_ms']}")
+    return result
+
+
 def _stats(ms: list[float]) -> dict[str, float]:
     ordered = sorted(ms)
     return {"mean": round(statistics.fmean(ms), 2), "p50": round(ordered[len(ms) // 2], 2),
@@ -193,7 +265,22 @@ def main() -> None:
     parser.add_argument("--hnsw", action="store_true", help="HNSW recompute at any size")
     parser.add_argument("--incremental-only", action="store_true",
                         help="skip the full recompute: only the per-image update")
+    parser.add_argument("--scale-home", type=Path, default=None,
+                        help="a kept bench_scale.py database: curate all of it")
+    parser.add_argument("--scale-model", default="scale-768")
     args = parser.parse_args()
+    if args.scale_home is not None:
+        scale = Settings(home=args.scale_home.resolve(), model=args.scale_model)
+        try:
+            result = {"machine": {"cpus": 2, "platform": platform.platform()},
+                      **at_scale(scale, args.added)}
+        finally:
+            close_pools()
+            stop_server(scale.pgdata_dir)
+        out = RESULTS / f"curation-scale-{result['images']}.json"
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(json.dumps({k: v for k, v in result.items() if k != "per_dataset"}, indent=2))
+        return
     home = Path(tempfile.mkdtemp(prefix="pixdex-bench-curation-"))
     settings = Settings(home=home, batch_size=16, decode_workers=2, model=SPEC.name
                         if args.rows else "efficientnet-lite0")

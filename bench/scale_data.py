@@ -104,8 +104,11 @@ class Corpus:
     def vectors(self, ds: DatasetSpec, limit: int | None = None) -> NDArray[np.float32]:
         return np.concatenate([v for _, v in self.chunks(ds, limit)])
 
-    def queries(self, ds: DatasetSpec, n: int) -> NDArray[np.float32]:
-        return self._points(np.random.default_rng([self.seed, 2, ds.seed_index]),
+    def queries(self, ds: DatasetSpec, n: int, *, warm_up: bool = False) -> NDArray[np.float32]:
+        """Held-out queries near the dataset's clusters; ``warm_up``: a disjoint set, to
+        bring the caches to a steady state without pre-loading the measured queries' pages."""
+        stream = 3 if warm_up else 2
+        return self._points(np.random.default_rng([self.seed, stream, ds.seed_index]),
                             self._clusters(ds), n)
 
 

@@ -49,20 +49,44 @@ def recall(found: Sequence[Sequence[UUID]], truth: Sequence[Sequence[UUID]]) -> 
     ), 4)
 
 
-def _run(fn: Callable[[NDArray[np.float32]], list[UUID]], queries: NDArray[np.float32],
-         truth: list[list[UUID]]) -> dict[str, Any]:
-    for q in queries[:5]:  # warm-up
-        fn(q)
-    load = os.getloadavg()[0]
-    ms: list[float] = []
-    ids: list[list[UUID]] = []
-    for q in queries:
-        start = time.perf_counter()
-        found = fn(q)
-        ms.append(1000 * (time.perf_counter() - start))
-        ids.append(found)
-    return {**_stats(ms), "recall@10": recall(ids, truth), "queries": len(ms),
-            "load_average_1m": round(load, 2)}
+Path = Callable[[NDArray[np.float32]], list[UUID]]
+# Warm-up queries per path before timing: a server that has been answering searches has
+# the dataset's graph and hot rows cached; one just restarted has not.
+WARM_UP = 40
+# The slow iterative-scan paths are timed on the first this many queries only.
+ITERATIVE_QUERIES = 50
+
+
+def _interleaved(paths: dict[str, tuple[Path, int]], queries: NDArray[np.float32],
+                 warm: NDArray[np.float32], truth: list[list[UUID]], seed: int
+                 ) -> dict[str, dict[str, Any]]:
+    """Every path on the same queries, in a shuffled order per query (no path inherits the
+    cache another one warmed for that query, none always goes first); ``paths`` maps a
+    name to (the path, how many of the queries it runs)."""
+    for fn, _ in paths.values():
+        for q in warm:
+            fn(q)
+    rng = np.random.default_rng(seed)
+    names = list(paths)
+    ms: dict[str, list[float]] = {name: [] for name in names}
+    ids: dict[str, list[list[UUID]]] = {name: [] for name in names}
+    loads: list[float] = []
+    for i, q in enumerate(queries):
+        loads.append(os.getloadavg()[0])
+        for j in rng.permutation(len(names)):
+            name = names[int(j)]
+            fn, count = paths[name]
+            if i >= count:
+                continue
+            start = time.perf_counter()
+            found = fn(q)
+            ms[name].append(1000 * (time.perf_counter() - start))
+            ids[name].append(found)
+    return {
+        name: {**_stats(ms[name]), "recall@10": recall(ids[name], truth[: len(ids[name])]),
+               "queries": len(ms[name]), "load_average_1m": round(statistics.fmean(loads), 2)}
+        for name in names
+    }
 
 
 class Raw:
@@ -142,33 +166,32 @@ def measure(args: argparse.Namespace, settings: Settings, spec: ModelSpec, corpu
     for label, name, split in CASES:
         ds = by_name[name]
         queries = corpus.queries(ds, args.queries)
+        warm = corpus.queries(ds, WARM_UP, warm_up=True)
         log(f"truth: {label}")
         truth = sd.exact_top(corpus, ds, queries, split, K)
         rows = int(sd.split_mask(ds.rows, split).sum())
-        paths: list[bool] = []
-        log(f"library: {label}")
-        lib = _run(library(settings, spec, name, split, paths), queries, truth)
-        lib["exact_path_share"] = round(sum(paths) / len(paths), 3)
-        entries: list[dict[str, Any]] = [{"path": "library search()", **lib}]
+        exact_choices: list[bool] = []
+        every = len(queries)
+        paths: dict[str, tuple[Path, int]] = {
+            "library search()": (library(settings, spec, name, split, exact_choices), every)}
         raw = Raw(settings, spec, ids[name], split)
         try:
             if rows <= 20_000:
-                log(f"raw exact: {label}")
-                entries.append({"path": "raw SQL exact", **_run(raw.candidates(True, 40),
-                                                                queries, truth)})
+                paths["raw SQL exact"] = (raw.candidates(True, 40), every)
             if own[name] and split is None:
                 for ef in args.ef:
-                    log(f"raw HNSW ef={ef}: {label}")
-                    entries.append({"path": f"raw SQL HNSW (own index) ef={ef}",
-                                    **_run(raw.candidates(False, ef), queries, truth)})
+                    paths[f"raw SQL HNSW (own index) ef={ef}"] = (raw.candidates(False, ef), every)
             if own[name] and split is not None:  # the filter inside the own index
                 for mode in ("strict_order", "relaxed_order"):
-                    log(f"raw iterative {mode}: {label}")
-                    entries.append({"path": f"raw SQL HNSW iterative {mode} ef=100",
-                                    **_run(raw.iterative(mode, 100, 50_000),
-                                           queries[:50], truth[:50])})
+                    paths[f"raw SQL HNSW iterative {mode} ef=100"] = (
+                        raw.iterative(mode, 100, 50_000), ITERATIVE_QUERIES)
+            log(f"{label}: {', '.join(paths)} (interleaved)")
+            results = _interleaved(paths, queries, warm, truth, args.seed)
         finally:
             raw.close()
+        results["library search()"]["exact_path_share"] = round(
+            sum(exact_choices) / len(exact_choices), 3)
+        entries = [{"path": path, **result} for path, result in results.items()]
         out["cases"].append({"case": label, "rows_matching": rows, "results": entries})
         log(f"  {label}: {entries}")
     return out

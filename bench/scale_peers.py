@@ -162,7 +162,7 @@ def main() -> None:
             ds = by_name[name]
             queries = corpus.queries(ds, args.queries)
             truth = sd.exact_top(corpus, ds, queries, split, K)
-            for q in queries[:5]:
+            for q in corpus.queries(ds, 40, warm_up=True):  # as bench_scale's warm-up
                 search(q, name, split)
             load = os.getloadavg()[0]
             ms, recalls = [], []

@@ -349,7 +349,7 @@ def test_a_16_bit_bomb_decodes_within_its_own_size() -> None:
 # --- Decoding at the size the consumers need (issue 13: a SizeFloor) --------------------
 
 # What ingest asks of a picture for EfficientNet-Lite0: the model's 224 px x 1.5, and the
-# pixel attributes' 512 px working copy (pixdex.pipeline.decode_floor).
+# pixel attributes' 480 px (pixdex.pipeline.decode_floor).
 INGEST_FLOOR = decode_floor([SimpleNamespace(spec=EFFICIENTNET_LITE0_SPEC)])  # type: ignore[list-item]
 PHONE = (4032, 3024)
 BIG_LIMITS = {"max_pixels": 64_000_000, "max_bytes": 64 * 1024 * 1024}
@@ -408,8 +408,9 @@ def test_12mp_jpeg_with_exif_rotation_decodes_reduced_upright(portrait_jpeg: byt
     decoded = decode(portrait_jpeg, **BIG_LIMITS, floor=INGEST_FLOOR)  # type: ignore[arg-type]
     # The original's displayed size, whatever size the pixels were decoded at.
     assert (decoded.width, decoded.height, decoded.format) == (3024, 4032, "JPEG")
-    # DCT-scaled by 4 (1/8 would leave 504 px on the long side, under the attributes' 512).
-    assert decoded.image.size == (756, 1008) and decoded.reduced
+    # DCT-scaled by 8: 504 px on the long side (the attributes want 480), 378 on the short
+    # (the model wants 336).
+    assert decoded.image.size == (378, 504) and decoded.reduced
     assert decoded.image.mode == "RGB"
     width, height = decoded.image.size
     r, g, b = decoded.image.getpixel((20, 20))  # type: ignore[misc]
@@ -429,7 +430,7 @@ def test_other_orientations_keep_the_original_size(orientation: int) -> None:
     data = _phone_jpeg(upright, orientation)
     decoded = decode(data, **BIG_LIMITS, floor=INGEST_FLOOR)  # type: ignore[arg-type]
     assert (decoded.width, decoded.height) == upright.size
-    assert decoded.image.size == (upright.width // 4, upright.height // 4)
+    assert decoded.image.size == (upright.width // 8, upright.height // 8)
     r, g, b = decoded.image.getpixel((10, 10))  # type: ignore[misc]
     assert r > 200 and g < 60 and b < 60
 
@@ -451,7 +452,7 @@ def test_attributes_of_a_reduced_12mp_photo_match_the_full_decode(
     data = _phone_jpeg(upright, 6)
     full = decode(data, **BIG_LIMITS)  # type: ignore[arg-type]
     reduced = decode(data, **BIG_LIMITS, floor=INGEST_FLOOR)  # type: ignore[arg-type]
-    assert reduced.image.size == (1008, 756) and (reduced.width, reduced.height) == PHONE
+    assert reduced.image.size == (504, 378) and (reduced.width, reduced.height) == PHONE
     before = compute_attributes(full.image)
     after = compute_attributes(reduced.image, size=(reduced.width, reduced.height))
     assert expected <= set(before)
@@ -499,12 +500,13 @@ def test_other_formats_reduce_too(fmt: str, params: dict[str, object]) -> None:
     data = save_bytes(_tiled("rocket", (2000, 1500)), fmt, **params)
     decoded = decode(data, **BIG_LIMITS, floor=INGEST_FLOOR)  # type: ignore[arg-type]
     assert (decoded.width, decoded.height, decoded.format) == (2000, 1500, fmt)
-    assert decoded.image.size == (667, 500)  # 1500 / 3 = 500 >= 336
+    # 2000 / 4 = 500 >= 480 (the attributes) and 1500 / 4 = 375 >= 336 (the model).
+    assert decoded.image.size == (500, 375)
 
 
 def test_pictures_under_the_floor_decode_exactly_as_without_one(tmp_path: Path) -> None:
     for name in ("a.jpg", "a.png", "a.webp"):
-        data = save(tmp_path, photo("chelsea"), name)  # 451 x 300: under 512 on the long side
+        data = save(tmp_path, photo("chelsea"), name)  # 451 x 300: under 480 on the long side
         plain = decode(data)
         floored = decode(data, floor=INGEST_FLOOR)  # type: ignore[arg-type]
         assert not floored.reduced

@@ -33,12 +33,12 @@ def test_the_floor_is_every_model_input_and_the_attributes() -> None:
     lite0 = _model(EFFICIENTNET_LITE0_SPEC)
     assert RESAMPLING_MARGIN == 1.5
     assert model_floor(lite0) == SizeFloor(short=336)
-    assert decode_floor([lite0]) == SizeFloor(short=336, long=512)
+    assert decode_floor([lite0]) == SizeFloor(short=336, long=480)
     assert decode_floor([]) == ATTRIBUTES_FLOOR
     # A SigLIP2-so400m-384 export squashes to 384: its input side is its manifest's size.
     siglip = _model(ModelSpec("siglip2-so400m", 1152, True, True, 384), input_side=384)
     assert input_side(siglip) == 384
-    assert decode_floor([lite0, siglip]) == SizeFloor(short=576, long=512)
+    assert decode_floor([lite0, siglip]) == SizeFloor(short=576, long=480)
     # A query region needs the model's input inside the region.
     box = BoundingBox(x=0.5, y=0.5, width=0.5, height=0.25)
     assert model_floor(lite0, box) == SizeFloor(short=336 * 4)

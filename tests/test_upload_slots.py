@@ -112,6 +112,7 @@ def test_slot_requests_with_bad_input_get_clear_errors(
         ({"files": []}, 422, "files"),
         ({"files": [{"name": f"{n}.jpg", "size": 9} for n in range(129)]}, 413, "files"),
         ({"files": [{"name": "a.jpg", "size": 9}], "slots": 3}, 422, "slots"),
+        ({"files": [{"name": "a.jpg", "size": 9}], "on_duplicate": "drop"}, 422, "on_duplicate"),
     ]
     for body, status, field in cases:
         reply = api.call("POST", path, body)
@@ -127,6 +128,31 @@ def test_slot_requests_with_bad_input_get_clear_errors(
             "SELECT count(*) AS n FROM images WHERE dataset_id = %s", (dataset,)
         ).fetchone()
     assert left is not None and left["n"] == 0  # nothing half-made by a refused call
+
+
+def test_an_upload_slot_carries_its_own_duplicate_gate(
+    client: Client, api: Api, tmp_path: Path, image_files: dict[str, bytes]
+) -> None:
+    for name in ("coffee.jpg", "coffee_flip.jpg"):
+        (tmp_path / name).write_bytes(image_files[name])
+    (tmp_path / "again.jpg").write_bytes(image_files["coffee_flip.jpg"])
+    dataset = client.create_dataset(f"slots-gate-{uuid.uuid4().hex[:8]}")
+    [original] = client.add_paths(dataset.id, [tmp_path / "coffee.jpg"], progress=False).images
+    # The gate is kept with the slot and applied when the file arrives (a mirrored copy is
+    # a level-1 near-duplicate): skipped, naming its match.
+    [skipped] = client.upload_files(dataset.id, [tmp_path / "coffee_flip.jpg"],
+                                    on_duplicate="skip", progress=False).images
+    assert skipped.status == "failed" and str(original.id) in (skipped.error or "")
+    # The client's small-file path (multipart) carries the same choice.
+    [by_form] = client.add_paths(dataset.id, [tmp_path / "again.jpg"], on_duplicate="skip",
+                                 progress=False).images
+    assert by_form.status == "failed" and str(original.id) in (by_form.error or "")
+    # Without one the dataset's gate applies (allow): the same picture is indexed.
+    [allowed] = client.upload_files(dataset.id, [tmp_path / "again.jpg"], progress=False).images
+    assert allowed.status == "indexed"
+    bad = api.call("POST", f"/v1/datasets/{dataset.id}/uploads", {
+        "files": [{"name": "b.jpg", "size": 9}], "on_duplicate": "skip", "duplicate_level": 7})
+    assert bad.status == 422 and "0-4" in bad.error["message"]
 
 
 def test_bad_puts_are_refused_and_store_nothing(

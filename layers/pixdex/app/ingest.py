@@ -50,8 +50,9 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags, ImageStatus, IndexedFile, IndexReport, UserMetadata
 from pixdex.pipeline import Prepared, analyse, prepare
-from pixdex.storage import catalog, curation, dataset_indexes, images
+from pixdex.storage import catalog, curation, images
 from pixdex.storage.connection import connect
+from pixdex.storage.vectors import index_dataset_if_over
 
 ProgressCallback = Callable[[int], None]
 # Autovacuum catches up eventually; a run this large refreshes statistics at once.
@@ -140,14 +141,17 @@ def ingest(
         writer.close()
     _resolve_duplicates(settings, checker, report)
     if report.indexed:
-        with connect(settings) as conn:
-            if report.indexed >= _ANALYZE_AFTER:
+        if report.indexed >= _ANALYZE_AFTER:
+            with connect(settings) as conn:
                 images.refresh_statistics(conn)
-            # A dataset outgrowing the exact path gets its own HNSW index (once).
-            dataset_indexes.index_if_over(
-                conn, model=model.spec.name, dim=model.spec.dim, metric="cosine",
-                dataset_id=ds.id, min_rows=settings.exact_search_max_rows,
-            )
+        # A dataset outgrowing the exact path gets its own HNSW index (once), built
+        # CONCURRENTLY: a plain build would hold off every writer of image_embeddings, in
+        # every dataset, for as long as it runs (minutes past 100k rows).
+        index_dataset_if_over(
+            settings, model.spec.name, model.spec.dim, "cosine", ds.id,
+            min_rows=settings.exact_search_max_rows,
+            rows=settings.exact_search_max_rows + report.indexed,
+        )
     position = {item.label: index for index, item in enumerate(items)}
     report.images.sort(key=lambda entry: position.get(entry.path, len(position)))
     return report

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from pixdex.app.curation_schemas import OnDuplicate
 from pixdex.app.service.schemas import (
     AddedImage,
     AddedImages,
@@ -100,6 +101,11 @@ def _by_bytes(files: list[Path], count: int, size: int) -> list[list[Path]]:
         batches.append(current)
     return batches
 
+
+
+def _gate(on_duplicate: OnDuplicate | None, level: int) -> dict[str, Any]:
+    """A request's duplicate gate fields (none: the dataset's gate applies)."""
+    return {} if on_duplicate is None else {"on_duplicate": on_duplicate, "duplicate_level": level}
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     step = max(1, min(size, 128))
@@ -216,16 +222,18 @@ class Client(CurationCalls):
 
     def add_images(
         self, dataset_id: UUID | str, images: Sequence[NewImage | dict[str, Any]], *,
-        wait: bool = True, timeout: float = 600,
+        wait: bool = True, timeout: float = 600, on_duplicate: OnDuplicate | None = None,
+        duplicate_level: int = 1,
     ) -> AddedImages:
         """Add images given as base64 or URL (``NewImage`` or dicts), at most 128 a call.
 
         The server answers once the images are stored (``pending``); with ``wait`` this
         returns when each is ``indexed`` or ``failed`` (``TimeoutError`` after ``timeout``).
+        ``on_duplicate``: this call's duplicate gate (default: the dataset's).
         """
         body = {"images": [
             i.model_dump(exclude_none=True) if isinstance(i, NewImage) else i for i in images
-        ]}
+        ], **_gate(on_duplicate, duplicate_level)}
         added = AddedImages.model_validate(
             self._http.json("POST", f"/v1/datasets/{dataset_id}/images", json_body=body)
         )
@@ -248,21 +256,25 @@ class Client(CurationCalls):
         self, dataset_id: UUID | str, paths: Sequence[str | Path], *,
         meta: ImageMeta | None = None, batch_size: int = 16, progress: bool = True,
         wait: bool = True, timeout: float = 600, direct_upload_bytes: int = DIRECT_UPLOAD_BYTES,
+        on_duplicate: OnDuplicate | None = None, duplicate_level: int = 1,
     ) -> AddedImages:
         """Upload files (directories recursively, hidden entries skipped).
 
         Files up to ``direct_upload_bytes`` go in multipart batches of at most that many
         bytes (and ``batch_size`` files); larger ones through upload slots
-        (:meth:`upload_files`). Results keep the order of the files.
+        (:meth:`upload_files`). Results keep the order of the files. ``on_duplicate``:
+        the duplicate gate for these files (default: the dataset's).
         """
         meta = meta or ImageMeta()
+        gate = _gate(on_duplicate, duplicate_level)
         files = _files(paths)
         large = [p for p in files if p.stat().st_size > direct_upload_bytes]
         small = [p for p in files if p.stat().st_size <= direct_upload_bytes]
         added = self._multipart(dataset_id, _by_bytes(small, batch_size, direct_upload_bytes),
-                                meta, progress)
+                                meta, progress, gate)
         if large:
-            sent = self.upload_files(dataset_id, large, meta=meta, progress=progress, wait=False)
+            sent = self.upload_files(dataset_id, large, meta=meta, progress=progress, wait=False,
+                                     on_duplicate=on_duplicate, duplicate_level=duplicate_level)
             added = _merged(added, sent)
         by_path = dict(zip(small + large, added.images, strict=True))
         added.images = [by_path[p] for p in files]
@@ -271,17 +283,21 @@ class Client(CurationCalls):
     def upload_files(
         self, dataset_id: UUID | str, paths: Sequence[str | Path], *,
         meta: ImageMeta | None = None, progress: bool = True, wait: bool = True,
-        timeout: float = 600,
+        timeout: float = 600, on_duplicate: OnDuplicate | None = None, duplicate_level: int = 1,
     ) -> AddedImages:
         """Upload files through upload slots: ask the API for presigned PUT URLs (128 a
         call), PUT each file straight to storage, and let the storage events index them.
-        No size limit but the server's per-image one (``PIXDEX_MAX_FILE_BYTES``)."""
+        No size limit but the server's per-image one (``PIXDEX_MAX_FILE_BYTES``).
+        ``on_duplicate``: the gate each file passes when it arrives (default: the
+        dataset's)."""
         extra = (meta or ImageMeta()).model_dump(exclude_none=True, exclude={"name"})
+        gate = _gate(on_duplicate, duplicate_level)
 
         def send(chunk: list[Path]) -> AddedImages:
             files = [{"name": p.name, "size": p.stat().st_size, **extra} for p in chunk]
             slots = UploadSlots.model_validate(self._http.json(
-                "POST", f"/v1/datasets/{dataset_id}/uploads", json_body={"files": files}
+                "POST", f"/v1/datasets/{dataset_id}/uploads",
+                json_body={"files": files, **gate},
             ))
             for path, slot in zip(chunk, slots.uploads, strict=True):
                 self._http.put_file(slot.url, slot.headers, path)
@@ -293,16 +309,17 @@ class Client(CurationCalls):
         return self.wait_until_indexed(added, timeout=timeout) if wait else added
 
     def _multipart(
-        self, dataset_id: UUID | str, batches: list[list[Path]], meta: ImageMeta, progress: bool
+        self, dataset_id: UUID | str, batches: list[list[Path]], meta: ImageMeta, progress: bool,
+        gate: dict[str, Any],
     ) -> AddedImages:
-        fields = {
+        fields = {**{key: str(value) for key, value in gate.items()}, **{
             key: value for key, value in {
                 "folder": meta.folder, "tags": ",".join(meta.tags), "split": meta.split,
                 "batch_id": meta.batch_id, "annotation_job_id": meta.annotation_job_id,
                 "metadata": json.dumps(meta.metadata) if meta.metadata else None,
                 "annotations": json.dumps(meta.annotations) if meta.annotations else None,
             }.items() if value
-        }
+        }}
 
         def send(chunk: list[Path]) -> AddedImages:
             body, kind = multipart(fields, [("file", p.name, p.read_bytes()) for p in chunk])

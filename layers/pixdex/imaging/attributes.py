@@ -4,12 +4,14 @@
 attributes that do not apply are omitted. A score in (0, 1] says how far past its
 threshold the image is: just past the threshold ~0.01, at the "full" point or beyond 1.0.
 
-Statistics are computed on a working copy whose longest side is at most
-:data:`WORKING_SIZE` px (downscaled; smaller images are used as they are, because upscaling
-would invent blur). Luminance is Rec.601 ``Y = .299 R + .587 G + .114 B`` on the 0-255
-scale. So the decoder may hand over a reduced picture as long as its longer side keeps
-:data:`ATTRIBUTES_FLOOR` (``WORKING_SIZE``); ``size`` then gives the original's size, which
-is what ``small`` judges.
+Statistics are computed on a working copy of :data:`WORKING_SIZE` px on its longer side
+when the original is larger (a picture decoded reduced to about that size is resampled to
+it, so the blur statistic sees what the full decode would give), and on the picture as
+it is when the original is smaller (upscaling would invent blur). Luminance is Rec.601
+``Y = .299 R + .587 G + .114 B`` on the 0-255 scale. So the decoder may hand over a
+reduced picture as long as its longer side keeps :data:`ATTRIBUTES_FLOOR` (480 px);
+``size`` then gives the original's size, which is what ``small`` judges and what decides
+the working copy's size.
 
 Rules (threshold -> full-score point):
 
@@ -62,8 +64,11 @@ PIXEL_ATTRIBUTES = frozenset(
     {"small", "dark", "bright", "low-contrast", "high-contrast", "grayscale", "blurry"}
 )
 WORKING_SIZE = 512
-# What the statistics need of a decoded picture: the working copy's full size.
-ATTRIBUTES_FLOOR = SizeFloor(long=WORKING_SIZE)
+# What the statistics need of a decoded picture: about the working copy's size. 480, not
+# 512: a 12 MP phone photo (4032 or 4000 px wide) then decodes at 1/8 scale (504 / 500
+# px) instead of 1/4, and the statistics of a 500 px copy are those of a 512 px one
+# (bench/bench_decode_quality.py, docs/benchmarks.md).
+ATTRIBUTES_FLOOR = SizeFloor(long=480)
 
 SMALL_MIN_SIDE = 256
 _SMALL_FULL = 32
@@ -95,10 +100,13 @@ def _score(value: float, threshold: float, full: float) -> float | None:
     return round(min(max(past, _MIN_SCORE), 1.0), 3)
 
 
-def _working_copy(image: Image.Image) -> _Array:
+def _working_copy(image: Image.Image, original_long_side: int) -> _Array:
+    """The picture at ``WORKING_SIZE`` px on its longer side when the original was larger
+    (whatever size it was decoded at: a 1/8-scale JPEG decode of 504 px is brought to 512
+    like the full decode, so the blur statistic sees the same resampling), else as is."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     width, height = rgb.size
-    if max(width, height) > WORKING_SIZE:
+    if max(original_long_side, width, height) > WORKING_SIZE:
         scale = WORKING_SIZE / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         # reduce() by an integer factor first (a cheap box filter), then a bilinear finish:
@@ -131,7 +139,7 @@ def compute_attributes(
     if small is not None:
         attributes["small"] = small
 
-    pixels = _working_copy(image)
+    pixels = _working_copy(image, max(width, height))
     red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     luma = 0.299 * red + 0.587 * green + 0.114 * blue
     mean = float(luma.mean())

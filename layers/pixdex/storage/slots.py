@@ -40,25 +40,36 @@ class Slot:
     storage_key: str
     name: str
     status: ImageStatus
+    # The request's duplicate gate (on_duplicate, level); None: the dataset's.
+    gate: tuple[str, int] | None = None
 
 
 _SELECT = (
-    "SELECT w.name AS workspace, i.dataset_id, i.id, i.storage_key, i.name, i.status"
+    "SELECT w.name AS workspace, i.dataset_id, i.id, i.storage_key, i.name, i.status,"
+    " g.on_duplicate, g.level"
     " FROM images i JOIN datasets d ON d.id = i.dataset_id"
     " JOIN workspaces w ON w.id = d.workspace_id"
+    " LEFT JOIN upload_slot_gates g ON g.image_id = i.id"
 )
 
 
 def insert_slots(
-    conn: Conn, dataset_id: UUID, rows: Sequence[PendingRow], usable_until: datetime
+    conn: Conn, dataset_id: UUID, rows: Sequence[PendingRow], usable_until: datetime,
+    gate: tuple[str, int] | None = None,
 ) -> list[UUID]:
-    """One pending row per slot (keys are fresh, so never a conflict); their ids in order."""
+    """One pending row per slot (keys are fresh, so never a conflict); their ids in order.
+    ``gate``: the request's duplicate gate, kept until the files arrive."""
     ids: list[UUID] = []
     with conn.transaction(), conn.cursor() as cur:
         for row in rows:
             answer = cur.execute(_INSERT, (*row_values(dataset_id, row), usable_until)).fetchone()
             assert answer is not None
             ids.append(UUID(str(answer["id"])))
+        if gate is not None:
+            cur.executemany(
+                "INSERT INTO upload_slot_gates (image_id, on_duplicate, level)"
+                " VALUES (%s, %s, %s)", [(image_id, *gate) for image_id in ids],
+            )
     return ids
 
 
@@ -74,8 +85,11 @@ def find_slot_by_id(conn: Conn, image_id: UUID) -> Slot | None:
 def _slot(row: dict[str, object] | None) -> Slot | None:
     if row is None:
         return None
+    gate = None if row["on_duplicate"] is None else (str(row["on_duplicate"]),
+                                                     int(str(row["level"])))
     return Slot(str(row["workspace"]), UUID(str(row["dataset_id"])), UUID(str(row["id"])),
-                str(row["storage_key"]), str(row["name"]), ImageStatus(str(row["status"])))
+                str(row["storage_key"]), str(row["name"]), ImageStatus(str(row["status"])),
+                gate)
 
 
 def mark_received(conn: Conn, image_id: UUID) -> None:

@@ -113,10 +113,11 @@ class NewImage(ImageMeta):
         return self
 
 
-class AddImages(BaseModel):
+class GatedRequest(BaseModel):
+    """A request whose files pass the duplicate gate: its own gate, or the dataset's."""
+
     model_config = ConfigDict(extra="forbid")
 
-    images: list[NewImage] = Field(min_length=1, description="Up to 128 images per call.")
     on_duplicate: OnDuplicate | None = Field(
         default=None, description="near-duplicates of images the dataset has: index them "
         "(allow), leave them out (skip: the image ends failed, naming its match) or index "
@@ -130,9 +131,13 @@ class AddImages(BaseModel):
         return DuplicateGate(on_duplicate=self.on_duplicate, level=self.duplicate_level)
 
     @model_validator(mode="after")
-    def _level(self) -> AddImages:
+    def _level(self) -> GatedRequest:
         threshold(self.duplicate_level)  # 0-4, or a 422 naming the range
         return self
+
+
+class AddImages(GatedRequest):
+    images: list[NewImage] = Field(min_length=1, description="Up to 128 images per call.")
 
 
 class AddedImage(BaseModel):
@@ -160,8 +165,8 @@ class NewSlot(ImageMeta):
     size: int = Field(ge=1, description="The file's exact size in bytes; the PUT must match.")
 
 
-class CreateSlots(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CreateSlots(GatedRequest):
+    """Upload slots; the gate (``on_duplicate``) applies when each file arrives."""
 
     files: list[NewSlot] = Field(min_length=1, description="Up to 128 files per call.")
 

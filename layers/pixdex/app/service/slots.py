@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 from uuid import UUID
 
+from pixdex.app.curation_schemas import DuplicateGate
 from pixdex.app.service import blobs, indexing
 from pixdex.app.service.indexing import IndexJob
 from pixdex.app.service.schemas import AddedImage, CreateSlots, UploadSlot, UploadSlots
@@ -87,7 +88,11 @@ def create_slots(
     with connect(settings) as conn:
         dataset = catalog.get_dataset_by_id(conn, workspace, dataset_id)
         slot_rows.expire_overdue(conn)
-        ids = slot_rows.insert_slots(conn, dataset.id, rows, expires_at + UPLOAD_GRACE)
+        gate = request.duplicate_gate()
+        ids = slot_rows.insert_slots(
+            conn, dataset.id, rows, expires_at + UPLOAD_GRACE,
+            None if gate is None else (gate.on_duplicate, gate.level),
+        )
     uploads = [
         UploadSlot(
             image_id=image_id, name=row.name,
@@ -215,5 +220,7 @@ def received_in_bucket(settings: Settings, ref: BlobRef) -> IndexJob | None:
 def _received(settings: Settings, slot: slot_rows.Slot) -> IndexJob:
     with connect(settings) as conn:
         slot_rows.mark_received(conn, slot.image_id)
+    gate = None if slot.gate is None else DuplicateGate.model_validate(
+        {"on_duplicate": slot.gate[0], "level": slot.gate[1]})
     return IndexJob(workspace=slot.workspace, dataset_id=slot.dataset_id,
-                    image_ids=[slot.image_id])
+                    image_ids=[slot.image_id], gate=gate)
