@@ -48,6 +48,7 @@ from pixdex.storage.embedded import stop_server
 
 WORKSPACE = "default"
 RESULTS = Path(__file__).resolve().parent / "results"
+PEERS = ("faiss", "lancedb", "chroma", "lancedb-per-dataset", "chroma-per-dataset")
 
 
 def log(message: str) -> None:
@@ -192,6 +193,8 @@ def main() -> None:
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--peers", action="store_true", help="also FAISS, Chroma, LanceDB")
     parser.add_argument("--peers-only", action="store_true")
+    parser.add_argument("--engines", nargs="+", default=list(PEERS), choices=PEERS,
+                        help="which peers (default: all); results merge into the JSON")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
@@ -228,7 +231,7 @@ def main() -> None:
                 if not args.build_only:
                     result["measure"] = sm.measure(args, settings, spec, corpus, layout, log)
             if args.peers or args.peers_only:
-                result["peers"] = run_peers(args)
+                result.setdefault("peers", {}).update(run_peers(args))
         finally:
             close_pools()
             stop_server(settings.pgdata_dir)
@@ -243,7 +246,7 @@ def run_peers(args: argparse.Namespace) -> dict[str, Any]:
     """Each peer in its own process, same vectors and queries."""
     peers: dict[str, Any] = {}
     script = Path(__file__).resolve().parent / "scale_peers.py"
-    for engine in ("faiss", "lancedb", "chroma"):
+    for engine in args.engines:
         log(f"peer: {engine}")
         proc = subprocess.run(
             [sys.executable, str(script), engine, "--rows", str(args.rows), "--dim",
