@@ -159,8 +159,12 @@ def ingest_run(args: argparse.Namespace) -> dict[str, Any]:
     from pixdex.app.sources import local_items
     from pixdex.config import Settings
     from pixdex.engines import get_model
-    from pixdex.models import UserMetadata
     from pixdex.storage.connection import close_pools
+
+    try:
+        from pixdex.models import UserMetadata
+    except ImportError:  # a tree from before the re-layout (the cfafc12 baseline)
+        from pixdex.models import ImageMetadata as UserMetadata  # type: ignore[attr-defined,no-redef]
 
     settings = Settings(home=Path(args.home), decode_workers=args.workers,
                         batch_size=args.batch, providers="cpu")
