@@ -21,6 +21,7 @@ import pixdex.blobs
 from pixdex.config import Settings
 from pixdex.engines import get_model
 from pixdex.inference.imagenet import imagenet_class_names
+from pixdex.pipeline import analyse, prepare
 from pixdex.serving.server import EmbedderHTTPServer, make_server, running_server
 
 
@@ -95,12 +96,18 @@ def test_batch_in_request_order_with_tags_attributes_and_size(
     assert any("cat" in name for name in body["tags"][1]["objects"])
     assert "dark" in body["tags"][2]["attributes"]
     assert body["images"][1] == {"width": 451, "height": 300, "format": "JPEG"}
-    # The vectors are the in-process model's, row for row.
+    # The vectors are the in-process pipeline's, row for row: the same decode path (at
+    # the size the model and the attributes need) and the same model.
     local = get_model(None, settings)
     for name, vector in zip(names, body["embeddings"], strict=True):
-        decoded = Image.open(io.BytesIO(_jpeg(photos[name]))).convert("RGB")
-        expected = local.embed_images([decoded]).embeddings[0]
-        np.testing.assert_allclose(np.asarray(vector), expected, atol=1e-5)
+        data = _jpeg(photos[name])
+        [expected] = analyse(local, [prepare(data, local, settings)], settings)
+        np.testing.assert_allclose(np.asarray(vector), expected.embedding, atol=1e-5)
+        # ... and that path stays faithful to a full decode (hubble_deep_field, 1000 x
+        # 872, is decoded at half size).
+        decoded = Image.open(io.BytesIO(data)).convert("RGB")
+        full = local.embed_images([decoded]).embeddings[0]
+        assert float(np.asarray(vector) @ full) > 0.99
 
 
 def test_bad_images_fail_alone(server: EmbedderHTTPServer, photos: dict[str, Image.Image]) -> None:

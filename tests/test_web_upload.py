@@ -56,7 +56,7 @@ def test_upload_files_and_watch_them_become_indexed(
     entry = f'[data-testid=dataset][data-name="{name}"]'
     page.wait_for(lambda: "1 failed" in page.driver.find_element("css selector", entry).text)
     assert "3 images" in page.driver.find_element("css selector", entry).text
-    page.driver.find_element("css selector", f"{entry} [data-testid=dataset-failed]").click()
+    page.click(f"{entry} [data-testid=dataset-failed]")
     page.wait_for(lambda: page.all("[data-testid=failed-image]"))
     assert "broken.jpg" in page.all("[data-testid=failed-image]")[0].text
     # The uploaded images are searchable at once.

@@ -20,6 +20,8 @@ from PIL import Image, ImageEnhance, ImageOps
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoAlertPresentException,
+    NoSuchElementException,
+    StaleElementReferenceException,
     TimeoutException,
     WebDriverException,
 )
@@ -158,6 +160,17 @@ class Page:
 
     def by_id(self, element_id: str) -> WebElement:
         return self.driver.find_element(By.ID, element_id)
+
+    def click(self, css: str, message: str = "") -> None:
+        """Click the element ``css`` finds, again if a re-render replaced it between the
+        find and the click (lists that refresh themselves do)."""
+        def clicked() -> bool:
+            try:
+                self.driver.find_element(By.CSS_SELECTOR, css).click()
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False
+            return True
+        self.wait_for(clicked, message or f"could not click {css}")
 
     def all(self, css: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
