@@ -4,6 +4,7 @@ background indexer indexes them. Real HTTP, real PostgreSQL, the real model, rea
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
@@ -147,6 +148,10 @@ def test_an_upload_slot_carries_its_own_duplicate_gate(
     [by_form] = client.add_paths(dataset.id, [tmp_path / "again.jpg"], on_duplicate="skip",
                                  progress=False).images
     assert by_form.status == "failed" and str(original.id) in (by_form.error or "")
+    [by_json] = client.add_images(dataset.id, [{
+        "name": "json.jpg", "base64": base64.b64encode(image_files["coffee_flip.jpg"]).decode(),
+    }], on_duplicate="skip").images
+    assert by_json.status == "failed" and str(original.id) in (by_json.error or "")
     # Without one the dataset's gate applies (allow): the same picture is indexed.
     [allowed] = client.upload_files(dataset.id, [tmp_path / "again.jpg"], progress=False).images
     assert allowed.status == "indexed"

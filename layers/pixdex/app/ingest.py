@@ -50,7 +50,7 @@ from pixdex.inference.base import EmbeddingModel
 from pixdex.inference.specs import class_vector_spec
 from pixdex.models import AutoTags, ImageStatus, IndexedFile, IndexReport, UserMetadata
 from pixdex.pipeline import Prepared, analyse, prepare
-from pixdex.storage import catalog, curation, images
+from pixdex.storage import catalog, curation, dataset_indexes, images
 from pixdex.storage.connection import connect
 from pixdex.storage.vectors import index_dataset_if_over
 
@@ -141,17 +141,23 @@ def ingest(
         writer.close()
     _resolve_duplicates(settings, checker, report)
     if report.indexed:
-        if report.indexed >= _ANALYZE_AFTER:
-            with connect(settings) as conn:
+        with connect(settings) as conn:
+            if report.indexed >= _ANALYZE_AFTER:
                 images.refresh_statistics(conn)
-        # A dataset outgrowing the exact path gets its own HNSW index (once), built
-        # CONCURRENTLY: a plain build would hold off every writer of image_embeddings, in
-        # every dataset, for as long as it runs (minutes past 100k rows).
-        index_dataset_if_over(
-            settings, model.spec.name, model.spec.dim, "cosine", ds.id,
-            min_rows=settings.exact_search_max_rows,
-            rows=settings.exact_search_max_rows + report.indexed,
-        )
+            # Checked on the pooled connection: most ingests need no index.
+            due = dataset_indexes.needs_index(
+                conn, model=model.spec.name, dataset_id=ds.id,
+                min_rows=settings.exact_search_max_rows,
+            )
+        if due:
+            # A dataset outgrowing the exact path gets its own HNSW index (once), built
+            # CONCURRENTLY: a plain build would hold off every writer of image_embeddings,
+            # in every dataset, for as long as it runs (minutes past 100k rows).
+            index_dataset_if_over(
+                settings, model.spec.name, model.spec.dim, "cosine", ds.id,
+                min_rows=settings.exact_search_max_rows,
+                rows=settings.exact_search_max_rows + report.indexed,
+            )
     position = {item.label: index for index, item in enumerate(items)}
     report.images.sort(key=lambda entry: position.get(entry.path, len(position)))
     return report

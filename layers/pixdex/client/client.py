@@ -102,10 +102,10 @@ def _by_bytes(files: list[Path], count: int, size: int) -> list[list[Path]]:
     return batches
 
 
-
 def _gate(on_duplicate: OnDuplicate | None, level: int) -> dict[str, Any]:
     """A request's duplicate gate fields (none: the dataset's gate applies)."""
     return {} if on_duplicate is None else {"on_duplicate": on_duplicate, "duplicate_level": level}
+
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     step = max(1, min(size, 128))

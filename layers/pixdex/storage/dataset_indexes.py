@@ -131,12 +131,9 @@ def search_plan(
     return SearchPlan(own_rows, matching)
 
 
-def index_if_over(
-    conn: Conn, *, model: str, dim: int, metric: Metric, dataset_id: UUID, min_rows: int,
-    concurrently: bool = False,
-) -> bool:
-    """Give the dataset its own ``model`` index once it holds more than ``min_rows``
-    vectors of it (above that the exact path is too slow); True if built now."""
+def needs_index(conn: Conn, *, model: str, dataset_id: UUID, min_rows: int) -> bool:
+    """Whether the dataset holds more than ``min_rows`` ``model`` vectors (above that the
+    exact path is too slow) and has no index of its own for them yet."""
     row = conn.execute(
         "SELECT to_regclass(%(name)s) IS NOT NULL AS has, (SELECT count(*) FROM"
         " (SELECT 1 FROM image_embeddings WHERE dataset_id = %(d)s AND model = %(m)s"
@@ -145,7 +142,16 @@ def index_if_over(
          "cap": min_rows + 1},
     ).fetchone()
     assert row is not None
-    if row["has"] or int(str(row["n"])) <= min_rows:
+    return not row["has"] and int(str(row["n"])) > min_rows
+
+
+def index_if_over(
+    conn: Conn, *, model: str, dim: int, metric: Metric, dataset_id: UUID, min_rows: int,
+    concurrently: bool = False,
+) -> bool:
+    """Give the dataset its own ``model`` index once it :func:`needs_index`; True if
+    built now."""
+    if not needs_index(conn, model=model, dataset_id=dataset_id, min_rows=min_rows):
         return False
     return create_dataset_index(
         conn, model=model, dim=dim, metric=metric, dataset_id=dataset_id,
