@@ -49,7 +49,7 @@ def recall(found: Sequence[Sequence[UUID]], truth: Sequence[Sequence[UUID]]) -> 
     ), 4)
 
 
-Path = Callable[[NDArray[np.float32]], list[UUID]]
+QueryPath = Callable[[NDArray[np.float32]], list[UUID]]
 # Warm-up queries per path before timing: a server that has been answering searches has
 # the dataset's graph and hot rows cached; one just restarted has not.
 WARM_UP = 40
@@ -57,7 +57,7 @@ WARM_UP = 40
 ITERATIVE_QUERIES = 50
 
 
-def _interleaved(paths: dict[str, tuple[Path, int]], queries: NDArray[np.float32],
+def _interleaved(paths: dict[str, tuple[QueryPath, int]], queries: NDArray[np.float32],
                  warm: NDArray[np.float32], truth: list[list[UUID]], seed: int
                  ) -> dict[str, dict[str, Any]]:
     """Every path on the same queries, in a shuffled order per query (no path inherits the
@@ -172,7 +172,7 @@ def measure(args: argparse.Namespace, settings: Settings, spec: ModelSpec, corpu
         rows = int(sd.split_mask(ds.rows, split).sum())
         exact_choices: list[bool] = []
         every = len(queries)
-        paths: dict[str, tuple[Path, int]] = {
+        paths: dict[str, tuple[QueryPath, int]] = {
             "library search()": (library(settings, spec, name, split, exact_choices), every)}
         raw = Raw(settings, spec, ids[name], split)
         try:
