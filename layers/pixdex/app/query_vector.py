@@ -69,10 +69,13 @@ class QueryVector:
 
 def query_vector(
     conn: Conn, query: SearchQuery, dataset_ids: Sequence[UUID], dataset: str | None,
-    settings: Settings,
+    settings: Settings, *, known: catalog.ModelInfo | None = None,
 ) -> QueryVector:
+    """``known``: the model's catalog entry when the caller already read it (a search reads
+    it in its first statement); None: read here, ``NotFoundError`` if it is not there."""
     model = query.model or settings.model
-    info = catalog.model_info(conn, model)
+    info = known if known is not None and known.name == model else catalog.model_info(
+        conn, model)
     if query.vector is not None:
         raw = _raw_vector(query.vector, model, info.dim, info.metric)
         return QueryVector(model, info.dim, info.metric, raw)

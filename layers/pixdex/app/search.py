@@ -10,6 +10,7 @@ metadata filters (then newest first).
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from pixdex.app.calibration import Calibration, calibration_for
@@ -31,9 +32,10 @@ from pixdex.models import (
     SearchQuery,
 )
 from pixdex.pipeline import model_floor
-from pixdex.storage import catalog, dataset_indexes, images, search_sql
-from pixdex.storage.connection import Conn, connect, statement_deadline
+from pixdex.storage import dataset_indexes, images, search_rows, search_sql
+from pixdex.storage.connection import Conn, connect, deadline_errors
 from pixdex.storage.facets import facet_counts
+from pixdex.storage.search_scope import PlanRequest, SearchScope, search_scope
 
 # Values shown per facet: enough for a panel, few enough to send with every search.
 FACET_TOP = 30
@@ -96,50 +98,65 @@ def _search(query: SearchQuery, settings: Settings) -> SearchPage:
             f"(offset + limit is {query.offset + query.limit:,}); narrow the search with "
             "filters or a threshold to reach the rest", field="offset",
         )
-    with connect(settings, readonly=True) as conn, statement_deadline(
-        conn, settings.search_timeout_ms
-    ):
-        filters = _filters(conn, query)
+    deadline = settings.search_timeout_ms
+    with connect(settings, readonly=True) as conn, deadline_errors(deadline):
+        # The model rides along in the first statement when the search ranks by one.
+        model = (query.model or settings.model) if query.is_similarity else None
+        plan = PlanRequest(
+            settings.exact_search_max_rows, settings.hnsw_ef_search, query.like_image_id
+        ) if model is not None and _dataset_only(query) else None
+        scope = search_scope(
+            conn, workspace=query.workspace, dataset=query.dataset, model=model,
+            deadline_ms=deadline, plan=plan,
+        )
+        filters = _filters(conn, query, scope)
         if filters is None:  # a workspace without datasets: nothing can match
             if query.like_image_id is not None:  # but a wrong id is still an error
                 images.get_image(conn, query.workspace, query.like_image_id)
             return SearchPage(total=0, offset=query.offset, results=[], exact=True)
         if query.is_similarity:
-            return _similarity(conn, query, filters, settings)
-        ranked = search_sql.tag_ranked(conn, filters, query.offset, query.limit)
+            return _similarity(conn, query, filters, scope, settings)
+        ranked = search_rows.tag_ranked(conn, filters, query.offset, query.limit)
         total = search_sql.count_matching(conn, filters)
-        return SearchPage(
-            total=total, offset=query.offset, results=_hits(conn, ranked), exact=True
-        )
+        rows = search_rows.hit_rows(conn, [i for i, _ in ranked])
+        return SearchPage(total=total, offset=query.offset, results=_hits(rows, ranked), exact=True)
 
 
-def _filters(conn: Conn, query: SearchQuery) -> search_sql.Filters | None:
+def _filters(
+    conn: Conn, query: SearchQuery, scope: SearchScope
+) -> search_sql.Filters | None:
     """The rows ``query`` may return; None when its workspace has no dataset at all."""
-    if query.dataset is not None:
-        dataset_id: UUID | None = catalog.get_dataset(conn, query.workspace, query.dataset).id
-        everywhere: list[UUID] = []
-    else:
-        dataset_id, everywhere = None, catalog.dataset_ids(conn, query.workspace)
-        if not everywhere:
-            return None
+    dataset_id, everywhere = scope.dataset_id, scope.dataset_ids
+    if dataset_id is None and not everywhere:
+        return None
     # "Dogs", "puppy", "outdoors": every stored tag name the words mean (app.tag_match).
     tag_names = query_tag_names(conn, query)
     return search_sql.Filters(
         dataset_id=dataset_id,
         dataset_ids=everywhere,
-        in_batch=query.in_batch,
-        in_annotation_job=query.in_annotation_job,
         objects=tag_names["objects"],
         scenes=tag_names["scenes"],
         attributes=tag_names["attributes"],
-        user_tags=query.tags,
-        class_names=query.class_names,
-        folder=query.folder,
-        batch_id=query.batch_id,
-        annotation_job_id=query.annotation_job_id,
-        split=query.split,
-        exclude_id=query.like_image_id,
+        **_metadata_filters(query),
     )
+
+
+def _metadata_filters(query: SearchQuery) -> dict[str, Any]:
+    """``query``'s filters on what a user or an import recorded (``Filters`` fields)."""
+    return {
+        "in_batch": query.in_batch, "in_annotation_job": query.in_annotation_job,
+        "user_tags": query.tags, "class_names": query.class_names, "folder": query.folder,
+        "batch_id": query.batch_id, "annotation_job_id": query.annotation_job_id,
+        "split": query.split, "exclude_id": query.like_image_id,
+    }
+
+
+def _dataset_only(query: SearchQuery) -> bool:
+    """A search of one dataset with no other filter: its first statement can plan the
+    ranking too (one round trip fewer; ``Filters.scope_only`` says what counts)."""
+    return query.dataset is not None and not query.has_tag_filter and search_sql.Filters(
+        dataset_id=UUID(int=0), **_metadata_filters(query)
+    ).scope_only
 
 
 def search_facets(
@@ -149,10 +166,13 @@ def search_facets(
     attribute, user tag, annotation class, folder (with everything below it), split,
     batch and annotation job: the ``top`` most frequent of each."""
     settings = settings or get_settings()
-    with connect(settings, readonly=True) as conn, statement_deadline(
-        conn, settings.search_timeout_ms
-    ):
-        filters = _filters(conn, query)
+    deadline = settings.search_timeout_ms
+    with connect(settings, readonly=True) as conn, deadline_errors(deadline):
+        scope = search_scope(
+            conn, workspace=query.workspace, dataset=query.dataset, model=None,
+            deadline_ms=deadline,
+        )
+        filters = _filters(conn, query, scope)
         if filters is None:
             return Facets(scanned=0, complete=True)
         rows = facet_counts(conn, filters)
@@ -212,10 +232,12 @@ def _require_criteria(query: SearchQuery) -> None:
 
 
 def _similarity(
-    conn: Conn, query: SearchQuery, filters: search_sql.Filters, settings: Settings
+    conn: Conn, query: SearchQuery, filters: search_sql.Filters, scope: SearchScope,
+    settings: Settings,
 ) -> SearchPage:
-    scope = [filters.dataset_id] if filters.dataset_id is not None else list(filters.dataset_ids)
-    target = query_vector(conn, query, scope, query.dataset, settings)
+    datasets = [filters.dataset_id] if filters.dataset_id is not None else list(
+        filters.dataset_ids)
+    target = query_vector(conn, query, datasets, query.dataset, settings, known=scope.model)
     if target.vector is None:  # a prompt nothing can match: say so rather than rank noise
         return SearchPage(
             total=0, offset=query.offset, results=[], exact=True, warnings=target.warnings
@@ -223,27 +245,31 @@ def _similarity(
     model, dim, metric, vector = target.model, target.dim, target.metric, target.vector
     window = query.offset + query.limit
     cap = settings.exact_search_max_rows
-    # One statement: the path (and its planner settings, kept by this transaction).
-    plan = dataset_indexes.search_plan(
+    # One statement: the path (and its planner settings, kept by this transaction); the
+    # first one planned it already where the dataset is the only filter and the model
+    # ranked is the one asked for (an offline prompt ranks by the class vector).
+    plan = scope.plan if scope.plan is not None and scope.model is not None and (
+        scope.model.name == model) else dataset_indexes.search_plan(
         conn, filters, model, cap, ef_search=settings.hnsw_ef_search
     )
     # Without a count the dataset's own index answers alone: an unfiltered HNSW search.
     matching = plan.matching
     exact = matching is not None and matching <= cap
 
-    def candidates(exact_scan: bool, configured: bool = False) -> list[tuple[UUID, float]]:
-        return search_sql.vector_candidates(
+    def candidates(exact_scan: bool, configured: bool = False) -> search_sql.VectorPage:
+        return search_sql.vector_page(
             conn, model=model, dim=dim, query=vector, filters=filters, k=window,
             exact=exact_scan, ef_search=settings.hnsw_ef_search, metric=metric,
-            configured=configured,
+            configured=configured, page=(query.offset, query.limit),
         )
 
-    ranked = candidates(exact, configured=True)
+    found = candidates(exact, configured=True)
     known = plan.own_rows if matching is None else matching
-    if not exact and len(ranked) < min(window, known or 0):
+    if not exact and len(found.ranked) < min(window, known or 0):
         # The index scan hit hnsw.max_scan_tuples before finding enough filtered rows.
         exact = True
-        ranked = candidates(True)
+        found = candidates(True)
+    ranked = found.ranked
     fit = _calibration(query, target, settings)
     max_distance = _max_distance(query, target, fit)
     if max_distance is not None:
@@ -253,7 +279,7 @@ def _similarity(
     total = _total(conn, filters, target, plan, exact=exact, ranked=len(ranked),
                    window=window, max_distance=max_distance)
     return SearchPage(
-        total=total, offset=query.offset, results=_hits(conn, page, fit), exact=exact,
+        total=total, offset=query.offset, results=_hits(found.rows, page, fit), exact=exact,
         warnings=warnings,
     )
 
@@ -328,9 +354,10 @@ def _max_distance(
 
 
 def _hits(
-    conn: Conn, ranked: list[tuple[UUID, float]], fit: Calibration | None = None
+    rows: dict[UUID, dict[str, Any]], ranked: list[tuple[UUID, float]],
+    fit: Calibration | None = None,
 ) -> list[SearchHit]:
-    rows = search_sql.hit_rows(conn, [i for i, _ in ranked])
+    """``ranked``'s page as hits, from their ``search_sql.HIT_COLUMNS`` rows."""
     hits: list[SearchHit] = []
     for image_id, score in ranked:
         row = rows.get(image_id)

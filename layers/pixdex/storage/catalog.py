@@ -81,12 +81,16 @@ def get_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
         (workspace, name),
     ).fetchone()
     if row is None:
-        raise NotFoundError(
-            f"dataset {name!r} does not exist; index some images into it first "
-            f"(pixdex index PATH --dataset {name})",
-            field="dataset",
-        )
+        raise dataset_not_found(name)
     return DatasetRow(UUID(str(row["id"])), UUID(str(row["workspace_id"])), workspace, name)
+
+
+def dataset_not_found(name: str) -> NotFoundError:
+    return NotFoundError(
+        f"dataset {name!r} does not exist; index some images into it first "
+        f"(pixdex index PATH --dataset {name})",
+        field="dataset",
+    )
 
 
 def create_dataset(conn: Conn, workspace: str, name: str) -> DatasetRow:
@@ -340,7 +344,16 @@ def model_info(conn: Conn, model: str) -> ModelInfo:
         (model,),
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no images were embedded with model {model!r}", field="model")
+        raise model_not_found(model)
+    return model_from_row(row)
+
+
+def model_not_found(model: str) -> NotFoundError:
+    return NotFoundError(f"no images were embedded with model {model!r}", field="model")
+
+
+def model_from_row(row: dict[str, object]) -> ModelInfo:
+    """An ``embedding_models`` row (name, dim, encodes_text, tags, metric, imported)."""
     metric = str(row["metric"])
     assert metric in OPCLASS
     return ModelInfo(

@@ -8,12 +8,15 @@ layers do not carry the server, never import it (the contract in pyproject.toml 
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import Lock
+from weakref import WeakKeyDictionary
 
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -52,6 +55,27 @@ def _configure(conn: Conn) -> None:
     register_vector(conn)
 
 
+# When each pooled connection last went back to the pool (time.monotonic()).
+_returned_at: WeakKeyDictionary[Conn, float] = WeakKeyDictionary()
+# A connection that went back this recently is not checked before its next use.
+CHECK_AFTER_IDLE_SECONDS = 2.0
+
+
+def _mark_returned(conn: Conn) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+def _check_if_idle(conn: Conn) -> None:
+    """Replace a connection the server dropped (failover, restart, a proxy's idle timeout)
+    before use instead of failing the request that borrowed it. Those drops come after
+    idle time, so one in steady use skips the check: its round trip is a tenth of a
+    search's bookkeeping. A restart inside the window fails one request, as it would
+    between check and use anyway."""
+    if time.monotonic() - _returned_at.get(conn, float("-inf")) < CHECK_AFTER_IDLE_SECONDS:
+        return
+    ConnectionPool.check_connection(conn)
+
+
 def _open_pool(url: str, *, migrate: bool = True) -> ConnectionPool[Conn]:
     try:
         with psycopg.connect(url, autocommit=True) as bootstrap:
@@ -68,9 +92,8 @@ def _open_pool(url: str, *, migrate: bool = True) -> ConnectionPool[Conn]:
         # was made under, and vector queries switch those per call (exact vs HNSW).
         kwargs={"row_factory": dict_row, "prepare_threshold": None},
         configure=_configure,
-        # A connection the server dropped (failover, restart, proxy idle timeout) is
-        # replaced before use instead of failing the request that borrowed it.
-        check=ConnectionPool.check_connection,
+        check=_check_if_idle,
+        reset=_mark_returned,
         open=True,
         name="pixdex",
     )
@@ -108,15 +131,30 @@ def connect(settings: Settings | None = None, *, readonly: bool = False) -> Iter
         yield conn
 
 
-@contextmanager
-def statement_deadline(conn: Conn, milliseconds: int) -> Iterator[None]:
-    """Cancel any statement of this transaction that runs longer than ``milliseconds``
-    (a search must not hold one of the pool's connections for minutes), as a 503.
+def deadline_setting(milliseconds: int) -> sql.Composable:
+    """The select-list item that sets this transaction's statement timeout: for a
+    statement that has other work to do (one round trip fewer than a statement of its own).
 
     ``set_config(..., true)`` is transaction-scoped and a plain SELECT, so RDS Proxy does
     not pin the session the way a ``SET`` would.
     """
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",))
+    return sql.SQL("set_config('statement_timeout', {}, true)").format(
+        sql.Literal(f"{int(milliseconds)}ms")
+    )
+
+
+@contextmanager
+def statement_deadline(conn: Conn, milliseconds: int) -> Iterator[None]:
+    """Cancel any statement of this transaction that runs longer than ``milliseconds``
+    (a search must not hold one of the pool's connections for minutes), as a 503."""
+    conn.execute(sql.SQL("SELECT {}").format(deadline_setting(milliseconds)))
+    with deadline_errors(milliseconds):
+        yield
+
+
+@contextmanager
+def deadline_errors(milliseconds: int) -> Iterator[None]:
+    """A statement cancelled by the deadline (set by :func:`deadline_setting`) as a 503."""
     try:
         yield
     except psycopg.errors.QueryCanceled as exc:

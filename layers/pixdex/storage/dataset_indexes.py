@@ -31,8 +31,12 @@ DATASET_INDEX_EF_CONSTRUCTION = 128
 
 def dataset_index_name(model: str, dataset_id: UUID) -> str:
     """A name within PostgreSQL's 63 characters, one per (model, dataset)."""
-    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
-    return f"iemb_hnsw_{digest}_{dataset_id.hex}"
+    return f"{dataset_index_prefix(model)}{dataset_id.hex}"
+
+
+def dataset_index_prefix(model: str) -> str:
+    """The part of :func:`dataset_index_name` before the dataset id's 32 hex digits."""
+    return f"iemb_hnsw_{hashlib.sha256(model.encode()).hexdigest()[:8]}_"
 
 
 def create_dataset_index(
