@@ -55,14 +55,12 @@ def _configure(conn: Conn) -> None:
     register_vector(conn)
 
 
-# When each pooled connection last went back to the pool (time.monotonic()).
-_returned_at: WeakKeyDictionary[Conn, float] = WeakKeyDictionary()
-# A connection that went back this recently is not checked before its next use.
+# When each pooled connection was last used (time.monotonic(), set by ``connect``; not a
+# pool ``reset`` callback: with one, the pool returns every connection through a worker
+# thread, a hand-off that cost more than the check it would save).
+_last_used: WeakKeyDictionary[Conn, float] = WeakKeyDictionary()
+# A connection used this recently is not checked before its next use.
 CHECK_AFTER_IDLE_SECONDS = 2.0
-
-
-def _mark_returned(conn: Conn) -> None:
-    _returned_at[conn] = time.monotonic()
 
 
 def _check_if_idle(conn: Conn) -> None:
@@ -71,7 +69,7 @@ def _check_if_idle(conn: Conn) -> None:
     idle time, so one in steady use skips the check: its round trip is a tenth of a
     search's bookkeeping. A restart inside the window fails one request, as it would
     between check and use anyway."""
-    if time.monotonic() - _returned_at.get(conn, float("-inf")) < CHECK_AFTER_IDLE_SECONDS:
+    if time.monotonic() - _last_used.get(conn, float("-inf")) < CHECK_AFTER_IDLE_SECONDS:
         return
     ConnectionPool.check_connection(conn)
 
@@ -93,7 +91,6 @@ def _open_pool(url: str, *, migrate: bool = True) -> ConnectionPool[Conn]:
         kwargs={"row_factory": dict_row, "prepare_threshold": None},
         configure=_configure,
         check=_check_if_idle,
-        reset=_mark_returned,
         open=True,
         name="pixdex",
     )
@@ -128,7 +125,10 @@ def connect(settings: Settings | None = None, *, readonly: bool = False) -> Iter
     (``database_read_url``); replicas lag the writer by a little, which searches accept.
     """
     with get_pool(settings, readonly=readonly).connection() as conn:
-        yield conn
+        try:
+            yield conn
+        finally:
+            _last_used[conn] = time.monotonic()
 
 
 def deadline_setting(milliseconds: int) -> sql.Composable:
