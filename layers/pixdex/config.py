@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # The embedded PostgreSQL stays up this long after its last use (0: stops with the last
     # process using it), so consecutive CLI commands find it running.
     db_linger_seconds: int = Field(default=300, ge=0, le=86_400)
+    # The embedded PostgreSQL reloads the blocks it had cached when it starts again
+    # (pg_prewarm's autoprewarm), so searches after a restart do not read the graphs from
+    # disk; applies from the server's next start.
+    db_autoprewarm: bool = True
     model: str = Field(default="efficientnet-lite0", description="Default embedding model.")
     # A model directory installed outside home: on SageMaker the packed model artifact,
     # unpacked into /opt/ml/model (`pixdex models export --pack`).

@@ -22,7 +22,8 @@ def database(settings: Settings, action: Literal["status", "stop", "url"]) -> st
         return "stopped" if embedded.stop_server(settings.pgdata_dir) else "not running"
     if action == "url":
         return embedded.ensure_server(
-            settings.pgdata_dir, linger_seconds=settings.db_linger_seconds
+            settings.pgdata_dir, linger_seconds=settings.db_linger_seconds,
+            autoprewarm=settings.db_autoprewarm,
         )
     state = "running" if embedded.server_running(settings.pgdata_dir) else "stopped"
     return f"embedded PostgreSQL in {settings.pgdata_dir}: {state}"

