@@ -17,13 +17,18 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pixdex.storage.embedded import stop_server
+from pixdex.config import Settings
+from pixdex.storage.connection import database_url
+from pixdex.storage.embedded import keep_cache_across_restarts, stop_server
 
 PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
 
 # ~1,300 pages: well under a quarter of the default 128 MB of shared buffers, so a
 # sequential scan caches all of it (larger tables go through a small ring of buffers).
 _ROWS = 20_000
+# Autovacuum would read a new table into the cache after a restart on its own: cached
+# pages would then say nothing about autoprewarm.
+_UNVACUUMED = "WITH (autovacuum_enabled = false)"
 
 
 @pytest.fixture()
@@ -64,6 +69,7 @@ def _cached_pages(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     # pg_buffercache reads the buffer headers; the table itself is not touched.
     row = conn.execute(
         "SELECT count(*) FROM pg_buffercache WHERE relfilenode = pg_relation_filenode('warm')"
+        " AND relforknumber = 0"  # the table's pages, not its free-space or visibility maps
         " AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"
     ).fetchone()
     assert row is not None
@@ -85,7 +91,7 @@ def test_a_restarted_server_reloads_what_it_had_cached(home: Path) -> None:
     with _restart(home, autoprewarm=True) as conn:
         assert "pg_prewarm" not in _preloaded(conn)
         conn.execute("CREATE EXTENSION pg_buffercache")
-        conn.execute("CREATE TABLE warm AS SELECT g, repeat('x', 500) AS pad"
+        conn.execute(f"CREATE TABLE warm {_UNVACUUMED} AS SELECT g, repeat('x', 500) AS pad"
                      f" FROM generate_series(1, {_ROWS}) AS g")
     with _restart(home, autoprewarm=True) as conn:
         assert "pg_prewarm" in _preloaded(conn)
@@ -104,7 +110,8 @@ def test_a_restarted_server_reloads_what_it_had_cached(home: Path) -> None:
 def test_turned_off_the_server_starts_cold(home: Path) -> None:
     with _restart(home, autoprewarm=True) as conn:
         conn.execute("CREATE EXTENSION pg_buffercache")
-        conn.execute("CREATE TABLE warm AS SELECT g FROM generate_series(1, 1000) AS g")
+        conn.execute(f"CREATE TABLE warm {_UNVACUUMED} AS SELECT g"
+                     " FROM generate_series(1, 1000) AS g")
     with _restart(home, autoprewarm=False) as conn:  # still loaded: the setting was on
         assert "pg_prewarm" in _preloaded(conn)
         conn.execute("SELECT count(*) FROM warm").fetchone()
@@ -120,3 +127,16 @@ def test_a_bad_setting_is_refused(home: Path) -> None:
     assert done.returncode == 2
     assert "db_autoprewarm" in done.stderr
     assert not (home / "pgdata").exists()  # refused before anything started
+
+
+def test_a_server_without_the_library_is_left_alone(settings: Settings) -> None:
+    # Preloading a library the server does not have would stop every later start.
+    with psycopg.connect(database_url(settings), autocommit=True) as conn:
+        before = _file_setting(conn)
+        assert not keep_cache_across_restarts(conn, library="pixdex_no_such_library")
+        assert _file_setting(conn) == before
+
+
+def _file_setting(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    return conn.execute("SELECT setting FROM pg_file_settings"
+                        " WHERE name = 'shared_preload_libraries'").fetchall()

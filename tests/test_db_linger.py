@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pixdex.storage.embedded import server_running, stop_server
+from pixdex.storage.keeper import try_lock
 
 PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
 
@@ -65,10 +66,25 @@ def test_db_stop_also_ends_the_keeper(home: Path) -> None:
     pgdata = home / "pgdata"
     assert _pixdex(home, 600, "datasets").returncode == 0
     assert server_running(pgdata)
+    assert stop_server(pgdata)  # what `pixdex db stop` runs
+    assert not server_running(pgdata)
+    # Gone by the time it returns: a command run right after it must start a keeper of
+    # its own, not rely on one on its way out.
+    lock = try_lock(pgdata)
+    assert lock is not None
+    os.close(lock)
+    time.sleep(1)  # and it did not restart the server on its way out
+    assert not server_running(pgdata)
+
+
+def test_a_command_right_after_db_stop_lingers_again(home: Path) -> None:
+    pgdata = home / "pgdata"
+    assert _pixdex(home, 600, "datasets").returncode == 0
     assert "stopped" in _pixdex(home, 600, "db", "stop").stdout
-    assert not server_running(pgdata)
-    time.sleep(3)  # the keeper notices within its poll and exits without restarting it
-    assert not server_running(pgdata)
+    assert _pixdex(home, 600, "datasets").returncode == 0
+    assert server_running(pgdata)
+    assert try_lock(pgdata) is None  # kept by a keeper of its own
+    assert "stopped" in _pixdex(home, 600, "db", "stop").stdout
 
 
 def test_a_bad_linger_setting_is_refused(home: Path) -> None:

@@ -103,6 +103,9 @@ def stop_server(pgdata: Path, *, timeout: float = 60.0) -> bool:
     except Exception:
         _log.warning("PostgreSQL in %s did not stop in %.0f s; terminating", pgdata, timeout)
         process.terminate()
+    # Returns once its keeper is gone too, so the next command starts a keeper of its own.
+    if not keeper.wait_for_exit(pgdata):
+        _log.warning("the keeper of %s is still running", pgdata)
     return True
 
 
@@ -178,7 +181,9 @@ def _size_memory(
 _PREWARM = "pg_prewarm"
 
 
-def keep_cache_across_restarts(conn: psycopg.Connection[Any], enabled: bool = True) -> bool:
+def keep_cache_across_restarts(
+    conn: psycopg.Connection[Any], enabled: bool = True, *, library: str = _PREWARM
+) -> bool:
     """Load (or, disabled, stop loading) ``pg_prewarm`` at the server's start; True when
     that changed now (it applies from the next start).
 
@@ -187,13 +192,19 @@ def keep_cache_across_restarts(conn: psycopg.Connection[Any], enabled: bool = Tr
     until the graph is cached again. With the library loaded, its autoprewarm worker
     writes the list of cached blocks to ``autoprewarm.blocks`` every 300 s and at shutdown,
     and reads those blocks back in the background at start (``bench/bench_restart.py``).
+    A server build without the library is left alone: preloading a missing library
+    would stop every later start.
     """
     row = conn.execute("SELECT setting FROM pg_file_settings WHERE name ="
                        " 'shared_preload_libraries' AND applied IS NOT NULL"
                        " ORDER BY seqno DESC LIMIT 1").fetchone()
     configured = [] if row is None else [
         name.strip() for name in str(row[0]).split(",") if name.strip()]
-    wanted = [name for name in configured if name != _PREWARM] + ([_PREWARM] if enabled else [])
+    if enabled and library not in configured and not _installed(conn, library):
+        _log.warning("embedded PostgreSQL has no %s library: its cache will not survive"
+                     " restarts", library)
+        return False
+    wanted = [name for name in configured if name != library] + ([library] if enabled else [])
     if sorted(wanted) == sorted(configured):
         return False
     if wanted:
@@ -204,7 +215,16 @@ def keep_cache_across_restarts(conn: psycopg.Connection[Any], enabled: bool = Tr
     return True
 
 
-_KEEPER_POLL_SECONDS = 2.0
+def _installed(conn: psycopg.Connection[Any], library: str) -> bool:
+    """Whether the server's library directory holds ``library`` (the embedded server runs
+    on this machine, so its directory is readable here)."""
+    row = conn.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'").fetchone()
+    return row is not None and any(
+        (Path(str(row[0])) / f"{library}{suffix}").is_file() for suffix in (".so", ".dylib"))
+
+
+# Also how long `pixdex db stop` waits for the keeper after the server (wait_for_exit).
+_KEEPER_POLL_SECONDS = 0.5
 
 
 def keep(pgdata: Path, seconds: float) -> None:

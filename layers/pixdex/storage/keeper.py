@@ -6,7 +6,8 @@ last user exits: without this, every command would start PostgreSQL and stop it 
 one, detached: ``python -m pixdex.storage.embedded PGDATA SECONDS`` (:func:`keep`). It
 registers itself as one more user of the server and exits once no command has used the
 server for SECONDS (``PIXDEX_DB_LINGER_SECONDS``), or at once when the server was stopped by
-someone else (``pixdex db stop``); the server then stops as before if nobody else uses it.
+someone else (``pixdex db stop``, which returns once the keeper is gone: :func:`wait_for_exit`);
+the server then stops as before if nobody else uses it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,27 @@ def start_keeper(pgdata: Path, seconds: int) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def wait_for_exit(pgdata: Path, within: float = _HANDOVER_SECONDS) -> bool:
+    """Wait until no keeper holds ``pgdata``'s lock; True if none does (now).
+
+    For ``pixdex db stop``: a keeper notices a stopped server at its next poll. A command
+    run meanwhile would find its lock held, start no keeper of its own and rely on one
+    that is on its way out: its server would then stop with that command instead of
+    lingering."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            fd = try_lock(pgdata)
+        except FileNotFoundError:  # no data folder: no keeper
+            return True
+        if fd is not None:
+            os.close(fd)
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def mark_ready(pgdata: Path) -> None:
