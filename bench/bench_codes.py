@@ -77,7 +77,8 @@ def main() -> None:
     }
     out = RESULTS / f"codes-{args.rows}-{args.dim}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print("| re-rank top N | share of the 5,000 | recall@10 mean | min | queries < 0.9 |")
+    print(f"| re-rank top N | share of the {len(vectors):,} | recall@10 mean | min |"
+          " queries < 0.9 |")
     print("|---:|---:|---:|---:|---:|")
     for row in result["rerank"]:
         print(f"| {row['rerank_top']} | {row['share_of_filtered']:.0%} |"

@@ -109,7 +109,7 @@ def measured(args: argparse.Namespace, autoprewarm: bool) -> dict[str, Any]:
         for q in queries:
             at = round(time.monotonic() - ready, 3)
             timeline.append({"case": case, "at_s": at, "ms": round(one(q, split), 2)})
-    watcher.join(timeout=1)
+    watcher.join(timeout=10)  # it ends once the load is done, or 5 s without one
     close_pools()
     return {"server_start_s": round(ready - started, 2), **done, "timeline": timeline}
 
@@ -149,7 +149,9 @@ def child(args: argparse.Namespace, phase: str, autoprewarm: bool) -> dict[str, 
         [sys.executable, __file__, "--phase", phase, "--autoprewarm", str(autoprewarm).lower(),
          "--rows", str(args.rows), "--dim", str(args.dim), "--queries", str(args.queries),
          "--home", str(args.home)],
-        capture_output=True, text=True, check=True)
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the {phase} process failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

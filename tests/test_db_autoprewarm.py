@@ -17,8 +17,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pixdex.config import Settings
-from pixdex.storage.connection import database_url
 from pixdex.storage.embedded import keep_cache_across_restarts, stop_server
 
 PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
@@ -129,14 +127,27 @@ def test_a_bad_setting_is_refused(home: Path) -> None:
     assert not (home / "pgdata").exists()  # refused before anything started
 
 
-def test_a_server_without_the_library_is_left_alone(settings: Settings) -> None:
-    # Preloading a library the server does not have would stop every later start.
-    with psycopg.connect(database_url(settings), autocommit=True) as conn:
-        before = _file_setting(conn)
+def test_other_libraries_are_kept_and_a_missing_one_is_not_added(home: Path) -> None:
+    with _restart(home, autoprewarm=False) as conn:
+        # What a user may have configured themselves.
+        conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'auto_explain'")
+        # A server without the library is left alone: preloading a missing library would
+        # stop every later start.
         assert not keep_cache_across_restarts(conn, library="pixdex_no_such_library")
-        assert _file_setting(conn) == before
+        assert _file_setting(conn) == "auto_explain"
+    with _restart(home, autoprewarm=True) as conn:
+        assert _preloaded(conn) == "auto_explain"
+        assert _file_setting(conn) == "auto_explain, pg_prewarm"
+    with _restart(home, autoprewarm=True) as conn:  # the value written starts a server
+        assert _preloaded(conn) == "auto_explain, pg_prewarm"
+    with _restart(home, autoprewarm=False) as conn:
+        assert _file_setting(conn) == "auto_explain"
+    with _restart(home, autoprewarm=False) as conn:
+        assert _preloaded(conn) == "auto_explain"
 
 
-def _file_setting(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    return conn.execute("SELECT setting FROM pg_file_settings"
-                        " WHERE name = 'shared_preload_libraries'").fetchall()
+def _file_setting(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    row = conn.execute("SELECT setting FROM pg_file_settings WHERE name ="
+                       " 'shared_preload_libraries' ORDER BY seqno DESC LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])

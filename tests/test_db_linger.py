@@ -77,16 +77,6 @@ def test_db_stop_also_ends_the_keeper(home: Path) -> None:
     assert not server_running(pgdata)
 
 
-def test_a_command_right_after_db_stop_lingers_again(home: Path) -> None:
-    pgdata = home / "pgdata"
-    assert _pixdex(home, 600, "datasets").returncode == 0
-    assert "stopped" in _pixdex(home, 600, "db", "stop").stdout
-    assert _pixdex(home, 600, "datasets").returncode == 0
-    assert server_running(pgdata)
-    assert try_lock(pgdata) is None  # kept by a keeper of its own
-    assert "stopped" in _pixdex(home, 600, "db", "stop").stdout
-
-
 def test_a_bad_linger_setting_is_refused(home: Path) -> None:
     result = _pixdex(home, -1, "db", "status")
     assert result.returncode == 2

@@ -26,6 +26,7 @@ from threading import Lock
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from pixdex.errors import DatabaseUnavailableError
 from pixdex.storage import keeper
@@ -196,10 +197,8 @@ def keep_cache_across_restarts(
     would stop every later start.
     """
     row = conn.execute("SELECT setting FROM pg_file_settings WHERE name ="
-                       " 'shared_preload_libraries' AND applied IS NOT NULL"
-                       " ORDER BY seqno DESC LIMIT 1").fetchone()
-    configured = [] if row is None else [
-        name.strip() for name in str(row[0]).split(",") if name.strip()]
+                       " 'shared_preload_libraries' ORDER BY seqno DESC LIMIT 1").fetchone()
+    configured = [] if row is None else _library_list(str(row[0]))
     if enabled and library not in configured and not _installed(conn, library):
         _log.warning("embedded PostgreSQL has no %s library: its cache will not survive"
                      " restarts", library)
@@ -208,11 +207,20 @@ def keep_cache_across_restarts(
     if sorted(wanted) == sorted(configured):
         return False
     if wanted:
-        conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{', '.join(wanted)}'")
+        # One literal per name: the setting quotes each element it is given, so a single
+        # 'a, b' literal would be saved as the one (missing) library "a, b".
+        conn.execute(sql.SQL("ALTER SYSTEM SET shared_preload_libraries = {}").format(
+            sql.SQL(", ").join(sql.Literal(name) for name in wanted)))
     else:
         conn.execute("ALTER SYSTEM RESET shared_preload_libraries")
     _log.info("embedded PostgreSQL preloads %s from its next start", wanted or "nothing")
     return True
+
+
+def _library_list(setting: str) -> list[str]:
+    """The names in a ``shared_preload_libraries`` value as the file holds it
+    (``a, "b"``)."""
+    return [name.strip().strip('"') for name in setting.split(",") if name.strip()]
 
 
 def _installed(conn: psycopg.Connection[Any], library: str) -> bool:
@@ -223,7 +231,7 @@ def _installed(conn: psycopg.Connection[Any], library: str) -> bool:
         (Path(str(row[0])) / f"{library}{suffix}").is_file() for suffix in (".so", ".dylib"))
 
 
-# Also how long `pixdex db stop` waits for the keeper after the server (wait_for_exit).
+# Short: `pixdex db stop` waits for the keeper to notice (keeper.wait_for_exit).
 _KEEPER_POLL_SECONDS = 0.5
 
 
