@@ -15,7 +15,6 @@ fix for embeddings whose coordinates are not zero-mean). Results:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -29,12 +28,7 @@ _POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = sd.arguments(__doc__)
     parser.add_argument("--split", default="p1")
     parser.add_argument("--rerank", type=int, nargs="+", default=[50, 100, 200, 400, 800, 1000])
     args = parser.parse_args()

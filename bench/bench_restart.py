@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 import psycopg
 import scale_data as sd
 from bench_scale import log, prewarm, spec_for
+from numpy.typing import NDArray
 from psycopg.rows import dict_row
 
 from pixdex.app.search import search
@@ -48,10 +50,12 @@ def settings_for(args: argparse.Namespace, autoprewarm: bool) -> Settings:
     return Settings(home=args.home, db_autoprewarm=autoprewarm, db_linger_seconds=0)
 
 
-def searcher(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+def searcher(args: argparse.Namespace, settings: Settings
+             ) -> Callable[[NDArray[np.float32], str | None], float]:
+    """One library search in the largest dataset; its latency in ms."""
     model = spec_for(args.dim).name
 
-    def one(q: np.ndarray, split: str | None) -> float:  # type: ignore[type-arg]
+    def one(q: NDArray[np.float32], split: str | None) -> float:
         start = time.perf_counter()
         search(SearchQuery(dataset="big", model=model, like_vector=q.tolist(), limit=K,
                            split=split), settings)
@@ -148,7 +152,7 @@ def child(args: argparse.Namespace, phase: str, autoprewarm: bool) -> dict[str, 
     done = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--autoprewarm", str(autoprewarm).lower(),
          "--rows", str(args.rows), "--dim", str(args.dim), "--queries", str(args.queries),
-         "--home", str(args.home)],
+         "--seed", str(args.seed), "--home", str(args.home)],
         capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"the {phase} process failed:\n{done.stderr[-4000:]}")
@@ -157,12 +161,7 @@ def child(args: argparse.Namespace, phase: str, autoprewarm: bool) -> dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = sd.arguments(__doc__, queries=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--phase", choices=("warm", "measure"), default=None)

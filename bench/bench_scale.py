@@ -201,12 +201,7 @@ class PeakRss:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = sd.arguments(__doc__)
     parser.add_argument("--m", type=int, default=dataset_indexes.DATASET_INDEX_M)
     parser.add_argument("--ef-construction", type=int,
                         default=dataset_indexes.DATASET_INDEX_EF_CONSTRUCTION)

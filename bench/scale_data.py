@@ -17,6 +17,7 @@ by row position, so the filters are uncorrelated with the vectors.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -213,3 +214,15 @@ def exact_top(corpus: Corpus, ds: DatasetSpec, queries: NDArray[np.float32],
         best_sim = np.take_along_axis(merged_sim, order, 1)
         best_idx = np.take_along_axis(merged_idx, order, 1)
     return [[row_id(ds.start + int(i)) for i in row] for row in best_idx]
+
+
+def arguments(doc: str | None, *, queries: int = 200) -> argparse.ArgumentParser:
+    """The options every script on this data shares: which corpus (rows, dim, seed) and
+    how many queries a case runs."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--queries", type=int, default=queries)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser

@@ -6,10 +6,7 @@ Restarted the way a user restarts it: ``pixdex db stop``, then the next command
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pixdex.storage.embedded import keep_cache_across_restarts, stop_server
-
-PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
+from pixdex.storage.embedded import keep_cache_across_restarts
+from tests.server_home import own_home, pixdex
 
 # ~1,300 pages: well under a quarter of the default 128 MB of shared buffers, so a
 # sequential scan caches all of it (larger tables go through a small ring of buffers).
@@ -31,19 +27,13 @@ _UNVACUUMED = "WITH (autovacuum_enabled = false)"
 
 @pytest.fixture()
 def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pixdex-prewarm-"))
-    yield path
-    stop_server(path / "pgdata")
-    shutil.rmtree(path, ignore_errors=True)
+    with own_home("pixdex-prewarm-") as path:
+        yield path
 
 
 def _run(home: Path, autoprewarm: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
     # Lingering, so the server outlives the command that started it.
-    env |= {"PIXDEX_HOME": str(home), "PIXDEX_DB_LINGER_SECONDS": "600",
-            "PIXDEX_DB_AUTOPREWARM": autoprewarm}
-    return subprocess.run([str(PIXDEX), *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return pixdex(home, *args, db_linger_seconds="600", db_autoprewarm=autoprewarm)
 
 
 def _pixdex(home: Path, autoprewarm: bool, *args: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,24 +12,18 @@ import pytest
 
 from pixdex.storage.embedded import server_running, stop_server
 from pixdex.storage.keeper import try_lock
-
-PIXDEX = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "pixdex"
+from tests.server_home import own_home, pixdex
 
 
 @pytest.fixture(scope="module")
 def home() -> Iterator[Path]:
     """One home for the module (its first command runs initdb, seconds on a busy machine)."""
-    path = Path(tempfile.mkdtemp(prefix="pixdex-linger-"))
-    yield path
-    stop_server(path / "pgdata")
-    shutil.rmtree(path, ignore_errors=True)
+    with own_home("pixdex-linger-") as path:
+        yield path
 
 
 def _pixdex(home: Path, linger: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIXDEX_")}
-    env |= {"PIXDEX_HOME": str(home), "PIXDEX_DB_LINGER_SECONDS": str(linger)}
-    return subprocess.run([str(PIXDEX), *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return pixdex(home, *args, db_linger_seconds=str(linger))
 
 
 def _wait_until_stopped(pgdata: Path, within: float) -> float:
