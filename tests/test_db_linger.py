@@ -108,8 +108,8 @@ def _users(pgdata: Path) -> list[int]:
 
 def test_a_killed_command_does_not_keep_the_server_up_for_good(home: Path) -> None:
     pgdata = home / "pgdata"
-    assert _pixdex(home, 2, "datasets").returncode == 0  # a keeper, 2 s of linger
     crashed = _attached_process(home)
+    assert _pixdex(home, 2, "datasets").returncode == 0  # a keeper, 2 s of linger
     _kill(crashed)
     assert crashed.pid in _users(pgdata)  # still listed as a user of the server
     assert _wait_until_stopped(pgdata, within=30) < 30
