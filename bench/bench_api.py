@@ -202,8 +202,9 @@ def _sequential(
         started = time.perf_counter()
         search(SearchQuery(dataset="bench", like_image_id=UUID(image_id), limit=20), settings)
         engine_times.append(time.perf_counter() - started)
-    out = {"http": _percentiles(http_times), "service_in_process": _percentiles(service_times),
-           "engine_in_process": _percentiles(engine_times)}
+    out: dict[str, Any] = {
+        "http": _percentiles(http_times), "service_in_process": _percentiles(service_times),
+        "engine_in_process": _percentiles(engine_times)}
     out["overhead_ratio_p50_vs_service"] = round(out["http"]["p50"] / out[
         "service_in_process"]["p50"], 2)
     out["overhead_ratio_p50_vs_engine"] = round(out["http"]["p50"] / out[
@@ -280,7 +281,7 @@ def main() -> None:
         queries = [base64.b64encode(b).decode() for b in _variants(20, args.seed + 1)]
         sequential = _sequential(settings, conn, ids, args.rounds)
         load = _load(port, key, ids, queries, args.clients, args.seconds)
-        result = {
+        result: dict[str, Any] = {
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform()},
             "images": len(ids), "sequential_like_image": sequential, "load": load,

@@ -55,8 +55,8 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
+from search_data import SPEC, Corpus, build_index, load_rows, log, row_id
 
-from bench.bench_search import SPEC, Corpus, build_index, load_rows, log, row_id
 from pixdex.app import curation
 from pixdex.app.ingest import IngestItem, ingest
 from pixdex.blobs import BlobRef
@@ -201,7 +201,7 @@ def at_scale(settings: Settings, added: int) -> dict[str, Any]:
     per_dataset: list[dict[str, Any]] = []
     started = time.perf_counter()
     for row in sizes:
-        done = curation.recompute(row["dataset_id"], settings=settings)
+        done = curation.recompute(UUID(str(row["dataset_id"])), settings=settings)
         per_dataset.append({"dataset": done.dataset, "images": done.images,
                             "seconds": done.seconds})
         if done.images >= 10_000:
@@ -216,13 +216,14 @@ def at_scale(settings: Settings, added: int) -> dict[str, Any]:
         "workers": settings.curation_workers, "k": settings.curation_neighbours,
     }
     log(f"recompute of {images_done} images in {len(per_dataset)} datasets: {total:.0f} s")
-    largest = sizes[0]["dataset_id"]
+    largest = UUID(str(sizes[0]["dataset_id"]))
     rng = np.random.default_rng(99)
     with connect(settings) as conn:  # near-copies of existing rows: each finds neighbours
         rows = conn.execute(
             "SELECT embedding FROM image_embeddings WHERE dataset_id = %s AND model = %s"
             " ORDER BY image_id LIMIT %s", (largest, model.name, added)).fetchall()
-        base = [np.asarray(r["embedding"].to_numpy(), dtype=np.float32) for r in rows]
+        base = [np.asarray(r["embedding"].to_numpy(), dtype=np.float32)  # type: ignore[attr-defined]
+                for r in rows]  # a pgvector HalfVector (psycopg rows are typed as objects)
     refresh_ms: list[float] = []
     total_ms: list[float] = []
     try:

@@ -166,7 +166,7 @@ def main() -> int:
         peak_rss = twin.functions["api"].last_max_rss_mb
         imports = import_profile(twin)
 
-    result = {
+    result: dict[str, Any] = {
         "python": python.describe(),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         "cold_start": {k: _percentiles([c[k] for c in cold]) for k in cold[0]},

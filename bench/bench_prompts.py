@@ -54,9 +54,10 @@ def main() -> None:
         )
     print()
     print(f"top-1 accuracy: {ev.top1:.3f}   top-3 accuracy: {ev.top3:.3f}")
-    best = ev.labeled_best_scores
+    best_scores = ev.labeled_best_scores
     print(
-        f"best score per labeled prompt: median {statistics.median(best):.3f}, min {min(best):.3f}"
+        f"best score per labeled prompt: median {statistics.median(best_scores):.3f}, "
+        f"min {min(best_scores):.3f}"
     )
     print("| out-of-vocabulary prompt | best score |")
     print("|---|---|")

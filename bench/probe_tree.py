@@ -37,11 +37,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def _profile(name: str) -> Any:
@@ -99,7 +101,8 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
     files = json.loads(Path(args.files).read_text())
     model = _profile(args.profile)
     settings = Settings(home=Path(tempfile.gettempdir()) / "pixdex-probe", providers="cpu")
-    limits = {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_file_bytes}
+    limits: dict[str, Any] = {
+        "max_pixels": settings.max_image_pixels, "max_bytes": settings.max_file_bytes}
     floored = "floor" in inspect.signature(decode_image).parameters
     if floored:
         from pixdex.pipeline import decode_floor
@@ -128,7 +131,7 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
                "size": [decoded.width, decoded.height]}
         del decoded
         faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-        wall, cpu = _best(lambda d=data: decode(d), args.repeats)
+        wall, cpu = _best(partial(decode, data), args.repeats)
         row["decode_page_faults"] = (
             resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults) // args.repeats
         row["decode_ms"], row["decode_cpu_ms"] = round(1000 * wall, 2), round(1000 * cpu, 2)
@@ -138,10 +141,10 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
     # (decode + attributes + model input), what a worker does.
     for row, data in zip(per_file, blobs, strict=True):
         held = decode(data)
-        wall, cpu = _best(lambda d=data: decode(d), args.repeats)
+        wall, cpu = _best(partial(decode, data), args.repeats)
         row["decode_warm_ms"], row["decode_warm_cpu_ms"] = (
             round(1000 * wall, 2), round(1000 * cpu, 2))
-        wall, cpu = _best(lambda d=data: prepare(d, model, settings), args.repeats)
+        wall, cpu = _best(partial(prepare, data, model, settings), args.repeats)
         row["prepare_ms"], row["prepare_cpu_ms"] = round(1000 * wall, 2), round(1000 * cpu, 2)
         del held
     del blobs
@@ -237,10 +240,13 @@ def analyse_files(args: argparse.Namespace) -> dict[str, Any]:
     settings = Settings(home=Path(args.home), providers="cpu")
     model = get_model(settings=settings)
     files = json.loads(Path(args.files).read_text())
-    rows, embeddings, scores = [], [], []
+    rows: list[dict[str, Any]] = []
+    embeddings: list[NDArray[np.float32]] = []
+    scores: list[Any] = []
     for f in files:
         prepared = prepare(Path(f["path"]).read_bytes(), model, settings)
         [analysis] = analyse(model, [prepared], settings)
+        assert analysis.embedding is not None
         embeddings.append(analysis.embedding)
         scores.append(analysis.class_scores)
         rows.append({"path": f["path"], "width": prepared.width, "height": prepared.height,

@@ -26,8 +26,8 @@ from uuid import UUID
 
 import numpy as np
 import psycopg
-from bench_search import Corpus as BenchCorpus
 from numpy.typing import NDArray
+from search_data import Corpus as BenchCorpus
 
 CLUSTERS = 1000
 CHUNK = 50_000

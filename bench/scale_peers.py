@@ -26,7 +26,6 @@ import os
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -88,7 +87,8 @@ def faiss_engine(vectors: NDArray[np.float32], names: list[str], splits: list[st
         if key not in bitmaps:  # the selector reads this buffer: keep it alive
             bitmaps[key] = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmaps[key]))
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=100)
+        # In the SWIG module, not in faiss's type stubs.
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=100)  # type: ignore[attr-defined]
         _, found = index.search(q[None, :], K, params=params)
         return [int(i) for i in found[0] if i >= 0]
     return search
@@ -114,7 +114,9 @@ def chroma_engine(vectors: NDArray[np.float32], names: list[str], splits: list[s
             "$and": [{"dataset": dataset}, {"split": split}]}
         if scoped:
             where = {"split": split} if split else None
-        res = col.query(query_embeddings=[q], n_results=K, where=where, include=[])
+        # A float32 array, as Chroma takes it (its annotation names fewer dtypes).
+        res = col.query(query_embeddings=[q], n_results=K, where=where,  # type: ignore[arg-type]
+                        include=[])
         return [int(i) for i in res["ids"][0]]
     return search
 
@@ -148,7 +150,8 @@ def lance_engine(vectors: NDArray[np.float32], names: list[str], splits: list[st
         key = (dataset, split)
         if key not in sizes:
             sizes[key] = tbl.count_rows(where)
-        query = tbl.search(q).metric("cosine")
+        # A vector query builder at run time; annotated as the base builder.
+        query = tbl.search(q).distance_type("cosine")  # type: ignore[attr-defined]
         if where is not None:
             query = query.where(where, prefilter=True)
         if sizes[key] <= EXACT_MAX_ROWS:
@@ -239,4 +242,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
