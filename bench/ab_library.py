@@ -25,7 +25,7 @@ from pixdex.inference.base import ModelSpec
 from pixdex.storage import catalog
 from pixdex.storage.connection import close_pools, connect
 
-CASES = (("big", None), ("small-1k", None), ("big", sd.P01))
+CASES = (("big", None), ("small-1k", None), ("big", sd.P01), ("big", sd.P1))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from PIL import Image
+from pydantic import ValidationError
 
 from pixdex.app.ingest import IngestItem, ingest
 from pixdex.app.removal import remove
@@ -163,6 +164,12 @@ def test_missing_path_is_reported_not_raised(tmp_path: Path) -> None:
     selection = local_items([tmp_path / "nope"], folder=None, meta=UserMetadata())
     assert selection.items == []
     assert selection.missing[0].error == "no such file or directory"
+
+
+def test_metadata_with_a_name_it_does_not_know_is_refused() -> None:
+    # The library's name is user_tags (the API's: tags); a misspelt field must not vanish.
+    with pytest.raises(ValidationError, match="tags"):
+        UserMetadata(tags=["holiday"])  # type: ignore[call-arg]
 
 
 def test_remove_by_path_directory_and_id(

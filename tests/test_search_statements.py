@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -13,10 +14,11 @@ import pytest
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
+from pixdex.app.search import search
 from pixdex.config import Settings
 from pixdex.errors import NotFoundError, SearchTimeoutError
 from pixdex.inference.base import ModelSpec
-from pixdex.models import AutoTags, ImageStatus, UserMetadata
+from pixdex.models import AutoTags, ImageStatus, SearchQuery, UserMetadata
 from pixdex.storage import catalog, connection, dataset_indexes, search_rows, search_sql
 from pixdex.storage.connection import connect, database_url, deadline_errors
 from pixdex.storage.images import ImageWrite, write_images
@@ -38,7 +40,7 @@ def dataset(settings: Settings) -> tuple[uuid.UUID, np.ndarray, list[uuid.UUID]]
         ids = write_images(conn, MODEL.name, [
             ImageWrite(dataset_id=ds.id, storage_key=f"mem://{i}", name=f"{i}.jpg",
                        folder=f"/f{i % 3}", sha256=None, byte_size=None,
-                       status=ImageStatus.INDEXED, meta=UserMetadata(tags=[f"t{i}"]),
+                       status=ImageStatus.INDEXED, meta=UserMetadata(user_tags=[f"t{i}"]),
                        auto_tags=AutoTags(), embedding=v)
             for i, v in enumerate(vectors)
         ])
@@ -155,21 +157,24 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_before_use(
     assert first["pid"] not in seen
 
 
-@pytest.mark.parametrize(("cap", "exclude", "own_index"), [
-    (100, False, False), (50, False, False), (59, True, False), (100, True, True),
+@pytest.mark.parametrize(("cap", "exclude", "own_index", "conditions"), [
+    (100, False, False, {}), (50, False, False, {}), (59, True, False, {}),
+    (100, True, True, {}), (100, False, False, {"folder": "/f1"}),
+    (10, True, False, {"folder": "/f1"}), (100, False, True, {"user_tags": ["t7"]}),
+    (100, False, True, {"split": "nowhere", "in_batch": False}),
 ])
-def test_the_first_statement_plans_a_dataset_only_search_as_search_plan_does(
+def test_the_first_statement_plans_a_search_as_search_plan_does(
     settings: Settings, dataset: tuple[uuid.UUID, np.ndarray, list[uuid.UUID]],
-    cap: int, exclude: bool, own_index: bool,
+    cap: int, exclude: bool, own_index: bool, conditions: dict[str, Any],
 ) -> None:
     dataset_id, vectors, ids = dataset
     if own_index:  # a second dataset with an index of its own (the first keeps none)
         with connect(settings) as conn:
             other = catalog.ensure_dataset(conn, settings.workspace, f"own-{uuid.uuid4().hex[:6]}")
-            write_images(conn, MODEL.name, [
+            ids = write_images(conn, MODEL.name, [
                 ImageWrite(dataset_id=other.id, storage_key=f"mem://o{i}", name=f"o{i}.jpg",
-                           folder="/", sha256=None, byte_size=None,
-                           status=ImageStatus.INDEXED, meta=UserMetadata(),
+                           folder=f"/f{i % 3}", sha256=None, byte_size=None,
+                           status=ImageStatus.INDEXED, meta=UserMetadata(user_tags=[f"t{i}"]),
                            auto_tags=AutoTags(), embedding=v)
                 for i, v in enumerate(vectors[:30])
             ])
@@ -178,25 +183,68 @@ def test_the_first_statement_plans_a_dataset_only_search_as_search_plan_does(
                 c, model=MODEL.name, dim=MODEL.dim, metric="cosine", dataset_id=other.id)
             c.execute("ANALYZE image_embeddings")
         dataset_id = other.id
-    excluded = ids[3] if exclude else None
+    excluded = ids[7] if exclude else None
     knobs = ("enable_seqscan", "enable_sort", "hnsw.ef_search", "hnsw.iterative_scan")
     with connect(settings, readonly=True) as conn:
         name = catalog.get_dataset_by_id(conn, settings.workspace, dataset_id).name
         expected = dataset_indexes.search_plan(
-            conn, search_sql.Filters(dataset_id=dataset_id, exclude_id=excluded), MODEL.name,
-            cap, ef_search=77)
+            conn, search_sql.Filters(dataset_id=dataset_id, exclude_id=excluded, **conditions),
+            MODEL.name, cap, ef_search=77)
         expected_knobs = [conn.execute("SELECT current_setting(%s) AS v", (k,)).fetchone()
                           for k in knobs]
+    request = PlanRequest(cap, 77, search_sql.Filters(
+        dataset_id=search_sql.SCOPED_DATASET, exclude_id=excluded, **conditions))
     with connect(settings, readonly=True) as conn:
         scope = search_scope(conn, workspace=settings.workspace, dataset=name,
-                             model=MODEL.name, deadline_ms=20_000,
-                             plan=PlanRequest(cap, 77, excluded))
+                             model=MODEL.name, deadline_ms=20_000, plan=request)
         planned_knobs = [conn.execute("SELECT current_setting(%s) AS v", (k,)).fetchone()
                          for k in knobs]
     assert scope.plan == expected
     assert planned_knobs == expected_knobs
-    if own_index:
+    rows = 30 if own_index else 60
+    matching = {  # what each case's filters let through, counted here by hand
+        (): rows - exclude, ("folder",): rows // 3 - exclude,
+        ("user_tags",): 1, ("in_batch", "split"): 0,
+    }[tuple(sorted(conditions))]
+    if own_index and not conditions:  # the own index answers alone: no count
         assert expected.own_rows is not None and expected.matching is None
     else:
-        assert expected.own_rows is None
-        assert expected.matching == min(cap + 1, 60 - exclude)
+        assert expected.own_rows is None if not own_index else expected.own_rows is not None
+        assert expected.matching == min(cap + 1, matching)
+
+
+def test_automatic_tags_are_not_planned_before_their_names_are_known() -> None:
+    with pytest.raises(ValueError, match="automatic-tag"):
+        PlanRequest(100, 40, search_sql.Filters(
+            dataset_id=search_sql.SCOPED_DATASET, objects=["tabby cat"]))
+
+
+@pytest.mark.parametrize("conditions", [{}, {"split": "val"}, {"folder": "/f1", "tags": ["t4"]}])
+def test_a_similarity_search_without_tag_filters_is_two_statements(
+    settings: Settings, dataset: tuple[uuid.UUID, np.ndarray, list[uuid.UUID]],
+    conditions: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first statement plans the ranking whatever metadata filters the search (the
+    driver's calls are counted as they pass, on the real database)."""
+    dataset_id, vectors, _ = dataset
+    with connect(settings) as conn:
+        name = catalog.get_dataset_by_id(conn, settings.workspace, dataset_id).name
+    sent: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def counted(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(query.as_string(self) if hasattr(query, "as_string") else str(query))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    page = search(SearchQuery(dataset=name, model=MODEL.name, like_vector=vectors[1].tolist(),
+                              limit=5, **conditions), settings)
+    monkeypatch.undo()
+    assert len(sent) == 2, sent
+    assert "statement_timeout" in sent[0] and "capped" in sent[0]  # scope, deadline, plan
+    assert "ORDER BY distance" in sent[1]  # the ranking, with its page's rows
+    with connect(settings, readonly=True) as conn:
+        expected = search_sql.count_matching(conn, search_sql.Filters(
+            dataset_id=dataset_id, **{"user_tags" if k == "tags" else k: v
+                                      for k, v in conditions.items()}))
+    assert page.total == expected

@@ -92,7 +92,10 @@ class ImageRecord(BaseModel):
 
 class UserMetadata(BaseModel):
     """User-supplied metadata attached at ingest, as the library stores it (the API's
-    ``ImageMeta`` is the same on the wire, with its names: ``tags``, ``annotations``)."""
+    ``ImageMeta`` is the same on the wire, with its names: ``tags``, ``annotations``).
+    A name it does not know is refused: ``tags=`` here would otherwise be dropped."""
+
+    model_config = ConfigDict(extra="forbid")
 
     folder: str | None = None
     user_tags: list[str] = Field(default_factory=list)

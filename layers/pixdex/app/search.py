@@ -102,12 +102,9 @@ def _search(query: SearchQuery, settings: Settings) -> SearchPage:
     with connect(settings, readonly=True) as conn, deadline_errors(deadline):
         # The model rides along in the first statement when the search ranks by one.
         model = (query.model or settings.model) if query.is_similarity else None
-        plan = PlanRequest(
-            settings.exact_search_max_rows, settings.hnsw_ef_search, query.like_image_id
-        ) if model is not None and _dataset_only(query) else None
         scope = search_scope(
             conn, workspace=query.workspace, dataset=query.dataset, model=model,
-            deadline_ms=deadline, plan=plan,
+            deadline_ms=deadline, plan=_plan_request(query, model, settings),
         )
         filters = _filters(conn, query, scope)
         if filters is None:  # a workspace without datasets: nothing can match
@@ -141,6 +138,18 @@ def _filters(
     )
 
 
+def _plan_request(
+    query: SearchQuery, model: str | None, settings: Settings
+) -> PlanRequest | None:
+    """What the first statement needs to plan the ranking too (one round trip fewer): a
+    similarity search of one dataset, unless automatic tags filter it (their words are
+    matched to stored names first, ``query_tag_names``)."""
+    if model is None or query.dataset is None or query.has_tag_filter:
+        return None
+    filters = search_sql.Filters(dataset_id=search_sql.SCOPED_DATASET, **_metadata_filters(query))
+    return PlanRequest(settings.exact_search_max_rows, settings.hnsw_ef_search, filters)
+
+
 def _metadata_filters(query: SearchQuery) -> dict[str, Any]:
     """``query``'s filters on what a user or an import recorded (``Filters`` fields)."""
     return {
@@ -149,14 +158,6 @@ def _metadata_filters(query: SearchQuery) -> dict[str, Any]:
         "batch_id": query.batch_id, "annotation_job_id": query.annotation_job_id,
         "split": query.split, "exclude_id": query.like_image_id,
     }
-
-
-def _dataset_only(query: SearchQuery) -> bool:
-    """A search of one dataset with no other filter: its first statement can plan the
-    ranking too (one round trip fewer; ``Filters.scope_only`` says what counts)."""
-    return query.dataset is not None and not query.has_tag_filter and search_sql.Filters(
-        dataset_id=UUID(int=0), **_metadata_filters(query)
-    ).scope_only
 
 
 def search_facets(
@@ -246,8 +247,8 @@ def _similarity(
     window = query.offset + query.limit
     cap = settings.exact_search_max_rows
     # One statement: the path (and its planner settings, kept by this transaction); the
-    # first one planned it already where the dataset is the only filter and the model
-    # ranked is the one asked for (an offline prompt ranks by the class vector).
+    # first one planned it already unless automatic tags filter the search or the model
+    # ranked is not the one asked for (an offline prompt ranks by the class vector).
     plan = scope.plan if scope.plan is not None and scope.model is not None and (
         scope.model.name == model) else dataset_indexes.search_plan(
         conn, filters, model, cap, ef_search=settings.hnsw_ef_search

@@ -1,6 +1,7 @@
 """What a search reads before it ranks, in its first statement: the dataset (or the
 workspace's datasets) it may return, the model it ranks by, the transaction's statement
-deadline and, for a search filtered by its dataset alone, the path to rank by.
+deadline and, for a search of one dataset whose filters need no lookup first (anything
+but automatic tags, whose words are matched to stored names), the path to rank by.
 
 Why one statement: each of those is a lookup of microseconds on the server, but each
 statement of its own costs a round trip and the driver's per-statement work (~0.1-0.3 ms
@@ -9,7 +10,7 @@ on two cores), several times the lookup; a search's budget belongs to its rankin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from psycopg import sql
@@ -17,7 +18,12 @@ from psycopg import sql
 from pixdex.storage.catalog import ModelInfo, dataset_not_found, model_from_row
 from pixdex.storage.connection import Conn, deadline_setting
 from pixdex.storage.dataset_indexes import SearchPlan, dataset_index_prefix
-from pixdex.storage.search_sql import scan_settings_sql
+from pixdex.storage.search_sql import (
+    SCOPED_DATASET,
+    Filters,
+    matching_where,
+    scan_settings_sql,
+)
 
 _WORKSPACE_DATASETS = (
     "SELECT d.id FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"
@@ -31,15 +37,15 @@ _SCOPE = (
     " m.name, m.dim, m.encodes_text, m.tags, m.metric, m.imported"
     " FROM (SELECT 1) one LEFT JOIN embedding_models m ON m.name = %(model)s::text"
 )
-# ``dataset_indexes.search_plan`` for a dataset with no other filter, on the scope's row:
-# the own index's row count, or without one the dataset's indexed rows counted up to the
-# cap (the CASE runs the count only when there is no own index), and the planner knobs of
-# the path that implies. tests/test_search_statements.py checks the two agree.
+# ``dataset_indexes.search_plan`` on the scope's row: the own index's row count, and the
+# rows passing the filters counted up to the cap (the CASE runs the count only without an
+# own index or with filters besides the dataset), and the planner knobs of the path that
+# implies. tests/test_search_statements.py checks the two agree.
 _PLANNED = (
     "WITH s AS (" + _SCOPE + "), p AS (SELECT s.*, c.reltuples::bigint AS own_rows,"
-    " CASE WHEN c.oid IS NULL AND s.dataset_id IS NOT NULL THEN (SELECT count(*) FROM"
-    " (SELECT 1 FROM images i WHERE i.dataset_id = s.dataset_id AND i.status = 'indexed'"
-    " {exclude} LIMIT {cap}) AS capped) END AS matching"
+    " CASE WHEN s.dataset_id IS NOT NULL AND (c.oid IS NULL OR {need}) THEN (SELECT"
+    " count(*) FROM (SELECT 1 FROM images i WHERE {where} LIMIT {cap}) AS capped) END"
+    " AS matching"
     " FROM s LEFT JOIN pg_class c"
     " ON c.oid = to_regclass(%(index_prefix)s || replace(s.dataset_id::text, '-', ''))"
     " OFFSET 0) SELECT p.*, {knobs} FROM p"
@@ -48,12 +54,17 @@ _PLANNED = (
 
 @dataclass(frozen=True)
 class PlanRequest:
-    """Plan the ranking by ``model`` in the first statement too: only for a search whose
-    one filter is its dataset (``exclude_id``: the query image, never its own hit)."""
+    """Plan the ranking by ``model`` in the first statement too. ``filters``: the search's,
+    made before the dataset is known (``dataset_id=search_sql.SCOPED_DATASET``: the
+    scope's dataset is planned with); automatic-tag filters need their names first."""
 
     cap: int
     ef_search: int
-    exclude_id: UUID | None = None
+    filters: Filters = field(default_factory=lambda: Filters(dataset_id=SCOPED_DATASET))
+
+    def __post_init__(self) -> None:
+        if self.filters.objects or self.filters.scenes or self.filters.attributes:
+            raise ValueError("automatic-tag filters are planned once their names are known")
 
 
 @dataclass(frozen=True)
@@ -84,13 +95,14 @@ def search_scope(
             raise ValueError("a search plan needs a dataset and a model")
         exact = sql.SQL("(p.matching IS NOT NULL AND p.matching <= {})").format(
             sql.Literal(plan.cap))
+        where, conditions = matching_where(plan.filters, dataset=sql.SQL("s.dataset_id"))
         statement = sql.SQL(_PLANNED).format(
             deadline=deadline_setting(deadline_ms),
-            exclude=sql.SQL("AND i.id <> %(exclude_id)s" if plan.exclude_id else ""),
+            need=sql.Literal(not plan.filters.scope_only), where=where,
             cap=sql.Literal(plan.cap + 1),
             knobs=scan_settings_sql(exact, ef_search=plan.ef_search),
         )
-        params.update(index_prefix=dataset_index_prefix(model), exclude_id=plan.exclude_id)
+        params.update(conditions, index_prefix=dataset_index_prefix(model))
     row = conn.execute(statement, params).fetchone()
     assert row is not None
     if dataset is not None and row["dataset_id"] is None:

@@ -37,6 +37,9 @@ _TIE_MARGIN = 16
 # The columns a search hit shows (``search_rows.hit_rows``; the page rows of
 # ``vector_page``).
 HIT_COLUMNS = ("name", "folder", "width", "height", "storage_key", "user_tags", "auto_tags")
+# The dataset of ``Filters`` made before the search's first statement has resolved it
+# (``search_scope.PlanRequest``: that statement plans with the scope's dataset instead).
+SCOPED_DATASET = UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,11 @@ class _Where:
         return sql.SQL(" AND ").join(self.clauses)
 
 
-def _where(filters: Filters) -> _Where:
+def _where(filters: Filters, dataset: sql.Composable | None = None) -> _Where:
     where = _Where()
-    if filters.dataset_id is not None:
+    if dataset is not None:
+        where.clauses.append(sql.SQL("i.dataset_id = {}").format(dataset))
+    elif filters.dataset_id is not None:
         where.add("i.dataset_id = %(dataset_id)s", dataset_id=filters.dataset_id)
     else:
         where.add("i.dataset_id = ANY(%(dataset_ids)s)", dataset_ids=list(filters.dataset_ids))
@@ -136,10 +141,13 @@ def _where(filters: Filters) -> _Where:
     return where
 
 
-def matching_where(filters: Filters) -> tuple[sql.Composable, dict[str, Any]]:
+def matching_where(
+    filters: Filters, *, dataset: sql.Composable | None = None
+) -> tuple[sql.Composable, dict[str, Any]]:
     """The WHERE condition (on ``images i``) of the rows passing ``filters``, with its
-    parameters: for queries over the same rows elsewhere in storage (facets)."""
-    where = _where(filters)
+    parameters: for queries over the same rows elsewhere in storage (facets).
+    ``dataset``: an SQL expression for the dataset, instead of ``filters``' own."""
+    where = _where(filters, dataset)
     return where.composed(), where.params
 
 
