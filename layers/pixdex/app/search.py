@@ -142,11 +142,14 @@ def _plan_request(
     query: SearchQuery, model: str | None, settings: Settings
 ) -> PlanRequest | None:
     """What the first statement needs to plan the ranking too (one round trip fewer): a
-    similarity search of one dataset, unless automatic tags filter it (their words are
-    matched to stored names first, ``query_tag_names``)."""
+    similarity search of one dataset filtered at most by one split, folder, batch or
+    annotation job (``PlanRequest`` says why). Not a filtered prompt: it may rank by
+    another model (an offline model's class vectors), planned again for that one."""
     if model is None or query.dataset is None or query.has_tag_filter:
         return None
     filters = search_sql.Filters(dataset_id=search_sql.SCOPED_DATASET, **_metadata_filters(query))
+    if not filters.counted_by_one_range or (query.prompt is not None and not filters.scope_only):
+        return None
     return PlanRequest(settings.exact_search_max_rows, settings.hnsw_ef_search, filters)
 
 

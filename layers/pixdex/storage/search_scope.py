@@ -56,15 +56,20 @@ _PLANNED = (
 class PlanRequest:
     """Plan the ranking by ``model`` in the first statement too. ``filters``: the search's,
     made before the dataset is known (``dataset_id=search_sql.SCOPED_DATASET``: the
-    scope's dataset is planned with); automatic-tag filters need their names first."""
+    scope's dataset is planned with).
+
+    Only filters whose capped count reads one index range of the rows passing
+    (``Filters.counted_by_one_range``): the statement that sets the search's deadline is
+    not itself under it (PostgreSQL arms the timeout as a statement starts), so what it
+    runs must be cheap; other filters are counted by ``search_plan``, under the deadline."""
 
     cap: int
     ef_search: int
     filters: Filters = field(default_factory=lambda: Filters(dataset_id=SCOPED_DATASET))
 
     def __post_init__(self) -> None:
-        if self.filters.objects or self.filters.scenes or self.filters.attributes:
-            raise ValueError("automatic-tag filters are planned once their names are known")
+        if not self.filters.counted_by_one_range:
+            raise ValueError("these filters are counted under the search's deadline")
 
 
 @dataclass(frozen=True)

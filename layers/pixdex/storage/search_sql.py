@@ -77,6 +77,20 @@ class Filters:
             or self.in_batch is not None or self.in_annotation_job is not None
         )
 
+    @property
+    def counted_by_one_range(self) -> bool:
+        """The rows passing are one index range holding only them: the dataset's, or with
+        one split, folder, batch or annotation job (the query image excluded aside). So a
+        count of them stopped at a cap reads about that many index entries, whatever the
+        dataset's size; other filters may scan far more rows than they pass."""
+        if self.dataset_id is None or self.objects or self.scenes or self.attributes:
+            return False
+        if self.user_tags or self.class_names or self.in_batch is not None:
+            return False
+        ranges = (self.split, None if self.folder == "/" else self.folder, self.batch_id,
+                  self.annotation_job_id)
+        return self.in_annotation_job is None and sum(r is not None for r in ranges) <= 1
+
 
 def _embedding_scope(filters: Filters) -> sql.Composable:
     """The dataset restriction on ``image_embeddings e`` (checked inside the index scan)."""
