@@ -28,6 +28,7 @@ import numpy as np
 import psycopg
 from numpy.typing import NDArray
 from search_data import Corpus as BenchCorpus
+from search_data import embedding_tuples
 
 CLUSTERS = 1000
 CHUNK = 50_000
@@ -129,15 +130,6 @@ def split_mask(n: int, split: str | None) -> NDArray[np.bool_]:
     return result
 
 
-def _copy_dtype(dim: int, model_len: int) -> np.dtype[Any]:
-    """One binary COPY tuple of image_embeddings (image_id, model, dataset_id, embedding)."""
-    return np.dtype([
-        ("nfields", ">i2"), ("len_id", ">i4"), ("id_hi", ">u8"), ("id_lo", ">u8"),
-        ("len_model", ">i4"), ("model", f"S{model_len}"), ("len_ds", ">i4"), ("ds", "V16"),
-        ("len_vec", ">i4"), ("vec_dim", ">u2"), ("vec_unused", ">u2"), ("vec", ">f2", (dim,)),
-    ])
-
-
 def load(conn: DConn, corpus: Corpus, datasets: list[tuple[DatasetSpec, UUID]], model: str,
          log: Any) -> float:
     """COPY every dataset's images and embeddings (FK triggers off); return seconds."""
@@ -156,7 +148,6 @@ def load(conn: DConn, corpus: Corpus, datasets: list[tuple[DatasetSpec, UUID]], 
         )
     log(f"images inserted in {time.perf_counter() - start:.1f}s")
     name = model.encode()
-    dtype = _copy_dtype(corpus.dim, len(name))
     header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
     conn.execute("SET session_replication_role = replica")
     copied = 0
@@ -168,20 +159,8 @@ def load(conn: DConn, corpus: Corpus, datasets: list[tuple[DatasetSpec, UUID]], 
         for ds, ds_id in datasets:
             for offset, vectors in corpus.chunks(ds):
                 n = len(vectors)
-                tuples = np.zeros(n, dtype=dtype)
-                tuples["nfields"] = 4
-                tuples["len_id"] = 16
-                tuples["id_hi"] = ID_HI
-                first = ds.start + offset
-                tuples["id_lo"] = ID_LO | np.arange(first, first + n, dtype=np.uint64)
-                tuples["len_model"] = len(name)
-                tuples["model"] = name
-                tuples["len_ds"] = 16
-                tuples["ds"] = np.frombuffer(ds_id.bytes, dtype="V16")[0]
-                tuples["len_vec"] = 4 + 2 * corpus.dim
-                tuples["vec_dim"] = corpus.dim
-                tuples["vec"] = vectors
-                copy.write(tuples.tobytes())
+                copy.write(embedding_tuples(name, ds_id, vectors, id_hi=ID_HI,
+                                            first_row=ds.start + offset))
                 copied += n
                 if copied % 200_000 < n:
                     log(f"  embeddings copied: {copied:,}")

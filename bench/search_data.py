@@ -90,24 +90,30 @@ def open_direct(settings: Settings, *, prepare: bool = True) -> DConn:
     return conn
 
 
-def _copy_dtype(dim: int, model_len: int) -> np.dtype[Any]:
-    """One binary COPY tuple of image_embeddings (image_id, model, dataset_id, embedding)."""
-    return np.dtype(
-        [
-            ("nfields", ">i2"),
-            ("len_id", ">i4"),
-            ("id_hi", ">u8"),
-            ("id_lo", ">u8"),
-            ("len_model", ">i4"),
-            ("model", f"S{model_len}"),
-            ("len_ds", ">i4"),
-            ("ds", "V16"),
-            ("len_vec", ">i4"),
-            ("vec_dim", ">u2"),
-            ("vec_unused", ">u2"),
-            ("vec", ">f2", (dim,)),
-        ]
-    )
+def embedding_tuples(model: bytes, dataset_id: UUID, vectors: NDArray[np.float32], *,
+                     id_hi: int, first_row: int) -> bytes:
+    """Binary COPY tuples of ``image_embeddings`` (image_id, model, dataset_id, embedding)
+    for ``vectors`` (``model``: the name encoded): image ids ``first_row``, ``first_row + 1``,
+    ... in the ``id_hi`` space
+    (each bench its own), embeddings as halfvec."""
+    n, dim = vectors.shape
+    tuples = np.zeros(n, dtype=np.dtype([
+        ("nfields", ">i2"), ("len_id", ">i4"), ("id_hi", ">u8"), ("id_lo", ">u8"),
+        ("len_model", ">i4"), ("model", f"S{len(model)}"), ("len_ds", ">i4"), ("ds", "V16"),
+        ("len_vec", ">i4"), ("vec_dim", ">u2"), ("vec_unused", ">u2"), ("vec", ">f2", (dim,)),
+    ]))
+    tuples["nfields"] = 4
+    tuples["len_id"] = 16
+    tuples["id_hi"] = id_hi
+    tuples["id_lo"] = ID_LO | np.arange(first_row, first_row + n, dtype=np.uint64)
+    tuples["len_model"] = len(model)
+    tuples["model"] = model
+    tuples["len_ds"] = 16
+    tuples["ds"] = np.frombuffer(dataset_id.bytes, dtype="V16")[0]
+    tuples["len_vec"] = 4 + 2 * dim
+    tuples["vec_dim"] = dim
+    tuples["vec"] = vectors
+    return tuples.tobytes()
 
 
 def load_rows(conn: DConn, corpus: Corpus, dataset_id: UUID, rows: int) -> float:
@@ -123,7 +129,6 @@ def load_rows(conn: DConn, corpus: Corpus, dataset_id: UUID, rows: int) -> float
     )
     log(f"images rows inserted in {time.perf_counter() - start:.1f}s")
     model = SPEC.name.encode()
-    dtype = _copy_dtype(corpus.dim, len(model))
     header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
     conn.execute("SET session_replication_role = replica")  # FK triggers off for the load
     with conn.cursor().copy(
@@ -134,19 +139,8 @@ def load_rows(conn: DConn, corpus: Corpus, dataset_id: UUID, rows: int) -> float
         for index in range((rows + CHUNK - 1) // CHUNK):
             vectors = corpus.chunk(index, rows)
             n = len(vectors)
-            tuples = np.zeros(n, dtype=dtype)
-            tuples["nfields"] = 4
-            tuples["len_id"] = 16
-            tuples["id_hi"] = ID_HI
-            tuples["id_lo"] = ID_LO | np.arange(index * CHUNK, index * CHUNK + n, dtype=np.uint64)
-            tuples["len_model"] = len(model)
-            tuples["model"] = model
-            tuples["len_ds"] = 16
-            tuples["ds"] = np.frombuffer(dataset_id.bytes, dtype="V16")[0]
-            tuples["len_vec"] = 4 + 2 * corpus.dim
-            tuples["vec_dim"] = corpus.dim
-            tuples["vec"] = vectors
-            copy.write(tuples.tobytes())
+            copy.write(embedding_tuples(model, dataset_id, vectors, id_hi=ID_HI,
+                                        first_row=index * CHUNK))
             if index % 4 == 3:
                 log(f"  embeddings copied: {index * CHUNK + n:,}")
         copy.write((-1).to_bytes(2, "big", signed=True))
