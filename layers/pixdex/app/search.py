@@ -250,8 +250,8 @@ def _similarity(
     window = query.offset + query.limit
     cap = settings.exact_search_max_rows
     # One statement: the path (and its planner settings, kept by this transaction); the
-    # first one planned it already unless automatic tags filter the search or the model
-    # ranked is not the one asked for (an offline prompt ranks by the class vector).
+    # first one planned it already where ``_plan_request`` allowed and the model ranked
+    # is the one asked for (an offline prompt ranks by the class vector).
     plan = scope.plan if scope.plan is not None and scope.model is not None and (
         scope.model.name == model) else dataset_indexes.search_plan(
         conn, filters, model, cap, ef_search=settings.hnsw_ef_search

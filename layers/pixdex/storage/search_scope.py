@@ -1,7 +1,7 @@
 """What a search reads before it ranks, in its first statement: the dataset (or the
 workspace's datasets) it may return, the model it ranks by, the transaction's statement
-deadline and, for a search of one dataset whose filters need no lookup first (anything
-but automatic tags, whose words are matched to stored names), the path to rank by.
+deadline and, for a search of one dataset filtered at most by one split, folder, batch or
+annotation job (``PlanRequest``), the path to rank by.
 
 Why one statement: each of those is a lookup of microseconds on the server, but each
 statement of its own costs a round trip and the driver's per-statement work (~0.1-0.3 ms
