@@ -107,7 +107,11 @@ def search_scope(
             cap=sql.Literal(plan.cap + 1),
             knobs=scan_settings_sql(exact, ef_search=plan.ef_search),
         )
-        params.update(conditions, index_prefix=dataset_index_prefix(model))
+        params["index_prefix"] = dataset_index_prefix(model)
+        if params.keys() & conditions.keys():  # one name, two meanings: a wrong statement
+            raise ValueError(f"filter parameters {sorted(params.keys() & conditions.keys())}"
+                             " clash with the scope's")
+        params.update(conditions)
     row = conn.execute(statement, params).fetchone()
     assert row is not None
     if dataset is not None and row["dataset_id"] is None:
