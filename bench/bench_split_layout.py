@@ -71,8 +71,9 @@ _KNOBS = "SELECT set_config('enable_nestloop', 'off', true)"
 
 def _denormalised(settings: Settings, spec: ModelSpec, dataset_id: Any, split: str
                   ) -> QueryPath:
-    """The vectors of the split from ``image_embeddings`` alone (bitmap heap scan), the
-    images' status by a hash join on the covering split index, the top-N sort."""
+    """The vectors of the split from ``image_embeddings`` alone (one range of the new
+    index: an index or bitmap heap scan, the planner's pick), the images' status by a hash
+    join on their covering split index, the top-N sort."""
     statement = _statement(spec)
     raw = sm.Raw(settings, spec, dataset_id, split)
 
