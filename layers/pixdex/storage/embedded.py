@@ -5,8 +5,9 @@ serialised by that package's inter-process lock and by the ``postmaster.pid`` ch
 pixdex processes never initialise or start the same data directory twice: the second one
 attaches to the server the first one started. The server listens on a Unix socket only.
 
-Lifetime: each process registers itself as a user of the server; when the last pixdex
-process using it exits, the server is stopped cleanly (``pg_ctl stop -m fast``), by default
+Lifetime: each process registers itself as a user of the server; when the last live
+pixdex process using it exits (:func:`_leave`, its exit hook: processes killed meanwhile no
+longer count), the server is stopped cleanly (a "fast" shutdown), by default
 ``PIXDEX_DB_LINGER_SECONDS`` (300) after the last use, so that a series of ``pixdex``
 commands does not start and stop it every time (:mod:`pixdex.storage.keeper`). ``pixdex db
 stop`` stops it at once.
