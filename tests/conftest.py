@@ -6,16 +6,18 @@ import itertools
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import psycopg
 import pytest
 from PIL import Image
 
 from pixdex.config import Settings
-from pixdex.storage.connection import close_pools
+from pixdex.storage.connection import close_pools, database_url
 from pixdex.storage.embedded import stop_server
 
 if TYPE_CHECKING:
@@ -95,3 +97,16 @@ def twin(pixdex_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     )
     with running_twin(read_stack(template), python, built, model_home=pixdex_home) as running:
         yield running
+
+
+@pytest.fixture
+def fresh_database(settings: Settings) -> Iterator[str]:
+    """A new, empty database in the embedded server; its URL."""
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    admin = database_url(settings)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, query = admin.partition("?")
+    yield base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

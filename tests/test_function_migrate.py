@@ -5,7 +5,6 @@ secret (moto), and CloudFormation's ResponseURL as a loopback HTTP server."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,17 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
 import pixdex.db_secret
-from pixdex.config import Settings, get_settings
+from pixdex.config import get_settings
 from pixdex.custom_resource import CustomResourceResponse, send_response
 from pixdex.db_secret import lambda_settings, url_from_secret
 from pixdex.errors import InvalidInputError
-from pixdex.storage.connection import database_url
 from pixdex.storage.migrate import load_migrations
 from tests.lambda_support import ROOT, LambdaContext, load_handler
 
@@ -62,20 +59,6 @@ def cloudformation() -> Iterator[CloudFormation]:
     yield state
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def fresh_database(settings: Settings) -> Iterator[str]:
-    """A new, empty database in the embedded server; its URL."""
-    name = f"migrate_{os.getpid()}_{threading.get_ident() % 10_000}"
-    admin = database_url(settings)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = admin.partition("?")
-    yield base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

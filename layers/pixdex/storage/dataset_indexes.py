@@ -21,7 +21,8 @@ from psycopg import sql
 
 from pixdex.storage.catalog import OPCLASS, Metric
 from pixdex.storage.connection import Conn
-from pixdex.storage.search_sql import Filters, matching_where, scan_settings_sql
+from pixdex.storage.scan_settings import scan_settings_sql
+from pixdex.storage.search_sql import Filters, matching_where
 
 # Graph parameters of per-dataset indexes. ef_construction 128 (the shared index: 64):
 # at 500k clustered 768-d rows, 64 left recall@10 below 0.95 at any ef_search measured.

@@ -18,12 +18,8 @@ from psycopg import sql
 from pixdex.storage.catalog import ModelInfo, dataset_not_found, model_from_row
 from pixdex.storage.connection import Conn, deadline_setting
 from pixdex.storage.dataset_indexes import SearchPlan, dataset_index_prefix
-from pixdex.storage.search_sql import (
-    SCOPED_DATASET,
-    Filters,
-    matching_where,
-    scan_settings_sql,
-)
+from pixdex.storage.scan_settings import scan_settings_sql
+from pixdex.storage.search_sql import SCOPED_DATASET, Filters, matching_where
 
 _WORKSPACE_DATASETS = (
     "SELECT d.id FROM datasets d JOIN workspaces w ON w.id = d.workspace_id"

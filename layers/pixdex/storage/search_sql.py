@@ -3,9 +3,11 @@
 Strategy for filtered vector search (kept here because it is about how PostgreSQL runs it):
 
 * Count the rows that pass the filters, stopping at ``exact_max_rows + 1``.
-* Few rows (<= exact_max_rows): rank them exactly (index scans off, so the filters' btree /
-  GIN indexes pick the rows and a sort ranks them). Exact recall, and fast because the set
-  is small. This is what makes very selective filters return the true top-k.
+* Few rows (<= exact_max_rows): rank them exactly (the filters' btree / GIN indexes pick
+  the rows, a sort ranks them). Exact recall, and fast because the set is small. This is
+  what makes very selective filters return the true top-k. Inside a split the vectors come
+  from the split's own range of ``image_embeddings`` (the split is copied there, migration
+  0012), joined to the images by a hash: no primary-key descent per row.
 * Many rows: the per-model HNSW index with ``hnsw.iterative_scan = strict_order``: the scan
   keeps going until enough rows pass the filters, and the stream it yields is ordered, so
   page N of a query is always the continuation of page N-1 (no overlap, no gap). If the scan
@@ -15,8 +17,7 @@ Strategy for filtered vector search (kept here because it is about how PostgreSQ
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -25,11 +26,11 @@ import numpy as np
 from numpy.typing import NDArray
 from pgvector import HalfVector
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 
 from pixdex.storage.catalog import OPERATOR, Metric, hnsw_index_name
 from pixdex.storage.connection import Conn
 from pixdex.storage.images import folder_and_below
+from pixdex.storage.scan_settings import apply_scan_settings, local_transaction
 
 # Extra candidates fetched past the requested window so that exact ties straddling the
 # window edge are still ordered by id consistently from page to page.
@@ -78,6 +79,19 @@ class Filters:
         )
 
     @property
+    def split_alone(self) -> bool:
+        """A split is the one filter narrowing the dataset's rows (the query image excluded
+        aside): the split's own rows are then the ones to rank. With another filter the
+        split may hold far more rows than pass."""
+        return self.split is not None and not (
+            self.objects or self.scenes or self.attributes or self.user_tags
+            or self.class_names or self.batch_id is not None
+            or (self.folder is not None and self.folder != "/")
+            or self.annotation_job_id is not None
+            or self.in_batch is not None or self.in_annotation_job is not None
+        )
+
+    @property
     def counted_by_one_range(self) -> bool:
         """The rows passing are one index range holding only them: the dataset's, or with
         one split, folder, batch or annotation job (the query image excluded aside). So a
@@ -93,10 +107,13 @@ class Filters:
 
 
 def _embedding_scope(filters: Filters) -> sql.Composable:
-    """The dataset restriction on ``image_embeddings e`` (checked inside the index scan)."""
-    if filters.dataset_id is not None:
-        return sql.SQL("e.dataset_id = %(dataset_id)s")
-    return sql.SQL("e.dataset_id = ANY(%(dataset_ids)s)")
+    """The dataset (and split) restriction on ``image_embeddings e``, checked inside its
+    scan: both columns are copies of the image's (migration 0012)."""
+    dataset = sql.SQL("e.dataset_id = %(dataset_id)s" if filters.dataset_id is not None
+                      else "e.dataset_id = ANY(%(dataset_ids)s)")
+    if filters.split is None:
+        return dataset
+    return sql.SQL("{} AND e.split = %(split)s").format(dataset)
 
 
 @dataclass
@@ -243,18 +260,66 @@ def vector_page(
 ) -> VectorPage:
     """:func:`vector_candidates`, and with ``page`` (offset, limit) the hit columns of the
     rows at those positions from the same statement (one round trip fewer a search)."""
-    where = _where(filters)
-    where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
-    window = k + _TIE_MARGIN
-    # Exact: the filtered rows are ranked inside an OFFSET 0 fence, so the ORDER BY cannot
-    # become an HNSW scan while plain index scans stay allowed for the join (the filter's
-    # index picks the images, the embeddings' primary key fetches their vectors).
-    rows_sql = (
-        "SELECT e.image_id AS id,"
-        " (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) AS distance"
-        " FROM image_embeddings e JOIN images i ON i.id = e.image_id WHERE {scope} AND {w}"
+    statement, params = ranking_statement(model=model, dim=dim, query=query, filters=filters,
+                                          k=k, exact=exact, metric=metric, page=page)
+    with local_transaction(conn):
+        if not configured:
+            apply_scan_settings(
+                conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples
+            )
+        rows = conn.execute(statement, params).fetchall()
+    ranked = sorted(
+        ((UUID(str(r["id"])), float(str(r["distance"]))) for r in rows),
+        key=lambda pair: (pair[1], str(pair[0])),
     )
+    shown = {
+        UUID(str(r["id"])): r for r in rows if page is not None and r["name"] is not None
+    }
+    return VectorPage(ranked, shown)
+
+
+def ranking_statement(
+    *,
+    model: str,
+    dim: int,
+    query: NDArray[np.float32],
+    filters: Filters,
+    k: int,
+    exact: bool,
+    metric: Metric = "cosine",
+    page: tuple[int, int] | None = None,
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement :func:`vector_page` runs (under its path's planner settings), with
+    its parameters."""
+    where = _where(filters)
+    window = k + _TIE_MARGIN
+    distance = " (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) AS distance"
+    if exact and filters.split_alone:
+        # The split's vectors from one range of their own index, matched to the images
+        # passing the filters by a hash or merge join. Each side is fenced (OFFSET 0), so
+        # the planner cannot turn the join into a descent per row into the other side's
+        # primary key; and it is a FULL join (no nested loop can run one, so a split
+        # estimated at one row cannot become 5,000 x 5,000 comparisons), fenced too, so it
+        # is not reduced to an inner join: the rows missing a side are dropped outside.
+        rows_sql = (
+            "SELECT id, distance FROM (SELECT e.image_id AS id, i.id AS passed," + distance
+            + " FROM (SELECT image_id, embedding FROM image_embeddings e"
+            " WHERE {scope} AND e.model = {model} OFFSET 0) AS e"
+            " FULL JOIN (SELECT i.id FROM images i WHERE {w} OFFSET 0) AS i"
+            " ON i.id = e.image_id OFFSET 0) AS joined"
+            " WHERE id IS NOT NULL AND passed IS NOT NULL"
+        )
+    else:
+        # Otherwise the filter's index picks the images, the embeddings' primary key
+        # fetches their vectors (for few rows), or the HNSW scan yields them in order.
+        rows_sql = (
+            "SELECT e.image_id AS id," + distance
+            + " FROM image_embeddings e JOIN images i ON i.id = e.image_id"
+            " WHERE {scope} AND e.model = {model} AND {w}"
+        )
     if exact:
+        # Ranked inside an OFFSET 0 fence, so the ORDER BY cannot become an HNSW scan
+        # while plain index scans stay allowed.
         rows_sql = "SELECT id, distance FROM (" + rows_sql + " OFFSET 0) AS filtered"
     rows_sql += " ORDER BY distance LIMIT {window}"
     if page is not None:
@@ -271,78 +336,13 @@ def vector_page(
         dim=sql.Literal(dim),
         op=sql.SQL(OPERATOR[metric]),
         scope=_embedding_scope(filters),
+        model=sql.Literal(model),
         w=where.composed(),
         window=sql.Literal(window),
         first=sql.Literal(offset),
         last=sql.Literal(offset + limit),
     )
-    params = {**where.params, "query": HalfVector(query)}
-    with _local(conn):
-        if not configured:
-            _scan_settings(
-                conn, exact=exact, ef_search=ef_search, max_scan_tuples=max_scan_tuples
-            )
-        rows = conn.execute(statement, params).fetchall()
-    ranked = sorted(
-        ((UUID(str(r["id"])), float(str(r["distance"]))) for r in rows),
-        key=lambda pair: (pair[1], str(pair[0])),
-    )
-    shown = {
-        UUID(str(r["id"])): r for r in rows if page is not None and r["name"] is not None
-    }
-    return VectorPage(ranked, shown)
-
-
-@contextmanager
-def _local(conn: Conn) -> Iterator[None]:
-    """A transaction for ``set_config(..., true)`` to live in: the caller's when it has one
-    (a SAVEPOINT would cost two round trips and scope nothing: settings made inside it
-    last until the outer transaction ends anyway), else a new one."""
-    if conn.info.transaction_status == TransactionStatus.INTRANS:
-        yield
-    else:
-        with conn.transaction():
-            yield
-
-
-def _scan_settings(conn: Conn, *, exact: bool, ef_search: int, max_scan_tuples: int) -> None:
-    """Planner settings for one vector query, all set explicitly every time.
-
-    ``SET LOCAL`` inside a savepoint outlives the savepoint (until the outer transaction
-    ends), so each query sets every knob it depends on rather than trusting defaults.
-
-    Exact: the statement fences the ranking (OFFSET 0) so no HNSW ordered scan can serve
-    it; the filter indexes pick the rows, the primary key fetches their vectors, a sort
-    ranks them. ANN: the caller only takes this path once
-    it has counted more filtered rows than an exact scan should rank, so plans that fetch
-    and sort every filtered row are ruled out (with stale statistics right after a bulk
-    ingest the planner would otherwise pick them).
-    """
-    # One round trip for all of them: a search is latency-bound on round trips.
-    conn.execute(sql.SQL("SELECT {}").format(scan_settings_sql(
-        sql.Literal(exact), ef_search=ef_search, max_scan_tuples=max_scan_tuples)))
-
-
-def scan_settings_sql(
-    exact: sql.Composable, *, ef_search: int, max_scan_tuples: int = 20_000
-) -> sql.Composable:
-    """``set_config`` calls (a select list) for the planner settings of
-    ``_scan_settings``, the path picked by the SQL boolean ``exact``: so a statement that
-    decides the path can also set it up, in the same round trip."""
-    fallback = sql.SQL("CASE WHEN {} THEN 'on' ELSE 'off' END").format(exact)
-    knobs: tuple[tuple[str, sql.Composable], ...] = (
-        ("enable_indexscan", sql.Literal("on")),
-        ("enable_seqscan", fallback),
-        ("enable_bitmapscan", fallback),
-        ("enable_sort", fallback),
-        ("hnsw.ef_search", sql.Literal(str(int(ef_search)))),
-        ("hnsw.iterative_scan", sql.Literal("strict_order")),
-        ("hnsw.max_scan_tuples", sql.Literal(str(int(max_scan_tuples)))),
-    )
-    return sql.SQL(", ").join(
-        sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), value)
-        for name, value in knobs
-    )
+    return statement, {**where.params, "query": HalfVector(query)}
 
 
 def uses_hnsw(
@@ -370,8 +370,8 @@ def ann_index(
         w=where.composed(),
     )
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
-    with _local(conn):
-        _scan_settings(conn, exact=False, ef_search=ef_search, max_scan_tuples=20_000)
+    with local_transaction(conn):
+        apply_scan_settings(conn, exact=False, ef_search=ef_search, max_scan_tuples=20_000)
         plan = "\n".join(str(next(iter(r.values()))) for r in conn.execute(statement, params))
     used = re.search(r"Index Scan using (\S+) on image_embeddings", plan)
     if used is None:
@@ -402,8 +402,8 @@ def count_within(
         w=where.composed(),
     )
     params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
-    with _local(conn):
-        _scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)
+    with local_transaction(conn):
+        apply_scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)
         row = conn.execute(statement, params).fetchone()
     assert row is not None
     return int(str(row["n"]))
