@@ -80,7 +80,9 @@ def load_and_build(args: argparse.Namespace, settings: Settings, spec: ModelSpec
     for _, ds_id in ids:
         catalog.add_dataset_model(conn2, ds_id, spec.name)
     log(f"loading {args.rows:,} rows ({len(layout)} datasets)")
-    out["load_seconds"] = round(sd.load(conn2, corpus, ids, spec.name, log), 1)
+    out["split_layout"] = "grouped" if args.grouped_splits else "row order"
+    out["load_seconds"] = round(sd.load(conn2, corpus, ids, spec.name, log,
+                                        grouped=args.grouped_splits), 1)
     log(f"loaded in {out['load_seconds']} s")
     conn2.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
     conn2.execute("SET max_parallel_maintenance_workers = 1")
@@ -212,6 +214,9 @@ def main() -> None:
     parser.add_argument("--shared-buffers", default="3GB")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--grouped-splits", action="store_true",
+                        help="load the vectors as `pixdex vectors import` writes them (each"
+                        " chunk's rows grouped by split) instead of in row order")
     parser.add_argument("--peers", action="store_true", help="also FAISS, Chroma, LanceDB")
     parser.add_argument("--peers-only", action="store_true")
     parser.add_argument("--engines", nargs="+", default=list(PEERS), choices=PEERS,
@@ -219,7 +224,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    home = (args.home or Path(f"/tmp/pixdex-bench-scale-{args.rows}-{args.dim}")).resolve()
+    grouped = "-grouped" if args.grouped_splits else ""
+    home = (args.home or Path(f"/tmp/pixdex-bench-scale-{args.rows}-{args.dim}{grouped}")
+            ).resolve()
     settings = Settings(home=home)
     if args.exact_max_rows is None:
         args.exact_max_rows = settings.exact_search_max_rows

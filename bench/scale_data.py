@@ -130,9 +130,27 @@ def split_mask(n: int, split: str | None) -> NDArray[np.bool_]:
     return result
 
 
+# The rows `pixdex vectors import` writes in one transaction, each chunk's rows grouped by
+# split (storage.vectors.insert_rows); app/vector_file.DEFAULT_CHUNK_ROWS.
+IMPORT_CHUNK = 8192
+
+
+def import_order(offsets: NDArray[np.int64]) -> NDArray[np.intp]:
+    """The order `pixdex vectors import` writes these rows in: by split within each of its
+    chunks, rows without a split last."""
+    splits = split_of(offsets)
+    rank = np.array([2 if s is None else (0 if s == P01 else 1) for s in splits])
+    block = (offsets - offsets[0]) // IMPORT_CHUNK
+    order: NDArray[np.intp] = np.lexsort((rank, block))
+    return order
+
+
 def load(conn: DConn, corpus: Corpus, datasets: list[tuple[DatasetSpec, UUID]], model: str,
-         log: Any) -> float:
-    """COPY every dataset's images and embeddings (FK triggers off); return seconds."""
+         log: Any, *, grouped: bool = False) -> float:
+    """COPY every dataset's images and embeddings (FK triggers off); return seconds.
+    ``grouped``: the embeddings in the order a vector import writes them (each 8,192-row
+    chunk's rows by split); else in row order, a split's rows spread as ingest of files
+    one by one leaves them."""
     start = time.perf_counter()
     for ds, ds_id in datasets:
         split = (
@@ -159,8 +177,11 @@ def load(conn: DConn, corpus: Corpus, datasets: list[tuple[DatasetSpec, UUID]], 
         for ds, ds_id in datasets:
             for offset, vectors in corpus.chunks(ds):
                 n = len(vectors)
+                order = None
+                if grouped and ds.name == "big":
+                    order = import_order(np.arange(offset, offset + n, dtype=np.int64))
                 copy.write(embedding_tuples(name, ds_id, vectors, id_hi=ID_HI,
-                                            first_row=ds.start + offset))
+                                            first_row=ds.start + offset, order=order))
                 copied += n
                 if copied % 200_000 < n:
                     log(f"  embeddings copied: {copied:,}")

@@ -91,11 +91,12 @@ def open_direct(settings: Settings, *, prepare: bool = True) -> DConn:
 
 
 def embedding_tuples(model: bytes, dataset_id: UUID, vectors: NDArray[np.float32], *,
-                     id_hi: int, first_row: int) -> bytes:
+                     id_hi: int, first_row: int,
+                     order: NDArray[np.intp] | None = None) -> bytes:
     """Binary COPY tuples of ``image_embeddings`` (image_id, model, dataset_id, embedding)
     for ``vectors`` (``model``: the name encoded): image ids ``first_row``, ``first_row + 1``,
     ... in the ``id_hi`` space
-    (each bench its own), embeddings as halfvec."""
+    (each bench its own), embeddings as halfvec; written in ``order`` when given."""
     n, dim = vectors.shape
     tuples = np.zeros(n, dtype=np.dtype([
         ("nfields", ">i2"), ("len_id", ">i4"), ("id_hi", ">u8"), ("id_lo", ">u8"),
@@ -113,7 +114,7 @@ def embedding_tuples(model: bytes, dataset_id: UUID, vectors: NDArray[np.float32
     tuples["len_vec"] = 4 + 2 * dim
     tuples["vec_dim"] = dim
     tuples["vec"] = vectors
-    return tuples.tobytes()
+    return (tuples if order is None else tuples[order]).tobytes()
 
 
 def load_rows(conn: DConn, corpus: Corpus, dataset_id: UUID, rows: int) -> float:
