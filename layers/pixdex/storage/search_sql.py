@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -70,24 +70,23 @@ class Filters:
     @property
     def scope_only(self) -> bool:
         """Only the dataset restricts the rows (an excluded query image aside)."""
-        return self.dataset_id is not None and not (
-            self.objects or self.scenes or self.attributes or self.user_tags
-            or self.class_names or self.batch_id is not None
-            or (self.folder is not None and self.folder != "/")
-            or self.annotation_job_id is not None or self.split is not None
-            or self.in_batch is not None or self.in_annotation_job is not None
-        )
+        return self.dataset_id is not None and not self._narrowed
 
     @property
     def split_alone(self) -> bool:
         """A split is the one filter narrowing the dataset's rows (the query image excluded
         aside): the split's own rows are then the ones to rank. With another filter the
         split may hold far more rows than pass."""
-        return self.split is not None and not (
+        return self.split is not None and not replace(self, split=None)._narrowed
+
+    @property
+    def _narrowed(self) -> bool:
+        """Some filter besides the datasets and the excluded query image applies."""
+        return bool(
             self.objects or self.scenes or self.attributes or self.user_tags
             or self.class_names or self.batch_id is not None
             or (self.folder is not None and self.folder != "/")
-            or self.annotation_job_id is not None
+            or self.annotation_job_id is not None or self.split is not None
             or self.in_batch is not None or self.in_annotation_job is not None
         )
 
