@@ -5,9 +5,10 @@ Strategy for filtered vector search (kept here because it is about how PostgreSQ
 * Count the rows that pass the filters, stopping at ``exact_max_rows + 1``.
 * Few rows (<= exact_max_rows): rank them exactly (the filters' btree / GIN indexes pick
   the rows, a sort ranks them). Exact recall, and fast because the set is small. This is
-  what makes very selective filters return the true top-k. Inside a split the vectors come
-  from the split's own range of ``image_embeddings`` (the split is copied there, migration
-  0012), joined to the images by a hash: no primary-key descent per row.
+  what makes very selective filters return the true top-k. When a split is the only
+  narrowing filter the vectors come from the split's own range of ``image_embeddings``
+  (the split is copied there, migration 0012), matched to the images by a full join: no
+  primary-key descent per row.
 * Many rows: the per-model HNSW index with ``hnsw.iterative_scan = strict_order``: the scan
   keeps going until enough rows pass the filters, and the stream it yields is ordered, so
   page N of a query is always the continuation of page N-1 (no overlap, no gap). If the scan

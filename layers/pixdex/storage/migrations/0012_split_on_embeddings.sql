@@ -2,9 +2,9 @@
 -- by split picked the images from their split index, then fetched each vector by a
 -- descent into image_embeddings' primary key: one per row, bound by memory latency
 -- (5,000 rows: ~22-28 ms of a 1% filter at 1M images). With the split here too, the
--- split's vectors come from one range of the index below and join the images' side by a
--- hash (docs/benchmarks.md: 14 ms with the split's rows spread one in a hundred, 8 ms
--- with them side by side, as a vector import writes them).
+-- split's vectors come from one range of the index below and meet the images' side in a
+-- full join (docs/benchmarks.md: 12.3 ms with the split's rows spread one in a hundred,
+-- 7.5 ms with them side by side, as a vector import writes them).
 --
 -- The cost: every row with a split is rewritten once here (and goes into its HNSW graphs
 -- again, or they are rebuilt: below), and a split edit rewrites the image's vectors.
