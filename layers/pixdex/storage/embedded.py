@@ -112,6 +112,7 @@ def _stop_postmaster(info: Any, pgdata: Path, timeout: float = 60.0) -> None:
     checkpointed), what ``pg_ctl stop -m fast`` does, without needing to run as the
     unprivileged server user; past ``timeout``, SIGQUIT ("immediate": no checkpoint, crash
     recovery at the next start; SIGTERM would be the gentler "smart" mode)."""
+    _size_for_next_start(info)
     process = info.process
     process.send_signal(signal.SIGINT)
     try:
@@ -207,12 +208,18 @@ def configure(url: str, *, autoprewarm: bool | None = True) -> None:
 def size_memory(url: str, *, expected_index_bytes: int = 0) -> dict[str, str] | None:
     """Size the embedded server's memory to its vector indexes (``memory_settings``);
     return the settings when they changed. effective_cache_size applies at once,
-    shared_buffers at the server's next start (``pixdex db stop``; the next command
-    starts it again). Changed only past a factor of 1.5 either way, so a growing index
-    does not rewrite the configuration on every start. ``expected_index_bytes`` sizes
-    ahead of a bulk load whose index does not exist yet."""
+    shared_buffers at the server's next start. Changed only past a factor of 1.5 either
+    way, so a growing index does not rewrite the configuration on every start; never when
+    an operator set shared_buffers (:func:`_operator_value`). ``expected_index_bytes``
+    sizes ahead of a bulk load whose index does not exist yet."""
     with psycopg.connect(url, autocommit=True) as conn:
         return _size_memory(conn, expected_index_bytes)
+
+
+# The shared_buffers value pixdex wrote last (postgresql.auto.conf): a different value
+# there is an operator's, and stays.
+SIZED_MARKER = "pixdex.sized_shared_buffers"
+_DEFAULT = "128MB"  # what initdb writes into postgresql.conf
 
 
 def _size_memory(
@@ -220,23 +227,59 @@ def _size_memory(
 ) -> dict[str, str] | None:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     row = conn.execute(
-        "SELECT coalesce(sum(pg_relation_size(c.oid)), 0) AS bytes,"
-        " (SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers')"
-        " AS shared FROM pg_class c JOIN pg_am a ON a.oid = c.relam"
-        " WHERE a.amname = 'hnsw'"
+        "SELECT (SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c"
+        "  JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw'),"
+        " (SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers'"
+        "  ORDER BY seqno DESC LIMIT 1),"
+        " (SELECT setting FROM pg_file_settings WHERE name = %s ORDER BY seqno DESC LIMIT 1)",
+        (SIZED_MARKER,),
     ).fetchone()
     assert row is not None
-    index_bytes, current = max(int(row[0]), expected_index_bytes), int(row[1])
-    wanted = memory_settings(ram, index_bytes)
-    target = int(wanted["shared_buffers"].removesuffix("MB")) * _MB
-    if current * 1.5 >= target and target * 1.5 >= current:
+    index_bytes, configured, ours = max(int(row[0]), expected_index_bytes), row[1], row[2]
+    configured = configured or _DEFAULT
+    if _operator_value(configured, ours):
+        _log.debug("shared_buffers = %s was set by hand: not sized", configured)
         return None
-    for name, value in wanted.items():
-        conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    wanted = memory_settings(ram, index_bytes)
+    target = _megabytes(wanted["shared_buffers"])
+    current = _megabytes(configured)
+    if ours is not None and current * 1.5 >= target and target * 1.5 >= current:
+        return None
+    for name, value in [*wanted.items(), (SIZED_MARKER, wanted["shared_buffers"])]:
+        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
+            sql.Identifier(*name.split(".")), sql.Literal(value)))
     conn.execute("SELECT pg_reload_conf()")
     _log.info("embedded PostgreSQL memory sized to %s (shared_buffers from its next start)",
               wanted)
     return wanted
+
+
+def _operator_value(configured: str, ours: str | None) -> bool:
+    """Whether ``configured`` (the shared_buffers the next start takes) is an operator's.
+    Not when it is what pixdex wrote last or PostgreSQL's default (``ALTER SYSTEM RESET``
+    hands sizing back); nor before pixdex first wrote its marker, since earlier versions
+    sized without one."""
+    return ours is not None and configured not in (ours, _DEFAULT)
+
+
+def _megabytes(value: str) -> int:
+    """``128MB``, ``4GB``, ``16384`` (8 kB pages, PostgreSQL's unit for shared_buffers)."""
+    units = {"kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
+    for unit, factor in units.items():
+        if value.endswith(unit):
+            return int(float(value.removesuffix(unit)) * factor)
+    return int(value) * 8 // 1024
+
+
+def _size_for_next_start(info: Any) -> None:
+    """Sized again on the way down, so the next start takes the indexes built since this
+    one started: sized only at a start, a bulk import's server ran two starts at the old
+    size. A server that cannot answer is stopped all the same."""
+    try:
+        with psycopg.connect(info.get_uri(), autocommit=True, connect_timeout=5) as conn:
+            _size_memory(conn)
+    except psycopg.Error as exc:
+        _log.warning("embedded PostgreSQL not sized before its stop: %s", exc)
 
 
 _PREWARM = "pg_prewarm"
