@@ -4,6 +4,10 @@ One command (loads, builds, measures; a kept database is reused by the next run)
 
     nice -n 19 .venv/bin/python bench/bench_scale.py --rows 1000000 --dim 768
     nice -n 19 .venv/bin/python bench/bench_scale.py --rows 200000 --dim 768 --peers
+    # a kept row-order database after `pixdex db optimize`, on a copy (it rewrites it)
+    cp -a /tmp/pixdex-bench-scale-1000000-768 /tmp/pixdex-bench-scale-1000000-768-optimized
+    nice -n 19 .venv/bin/python bench/bench_scale.py --rows 1000000 --dim 768 --optimize \
+        --home /tmp/pixdex-bench-scale-1000000-768-optimized
 
 Data and layout: ``bench/scale_data.py``. Loading goes through the library's storage
 layer (``catalog.ensure_dataset`` / ``register_model``, binary COPY of the embeddings), the
@@ -23,6 +27,7 @@ and LanceDB on the same vectors and queries, each in its own process
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -40,6 +45,7 @@ import scale_data as sd
 import scale_measure as sm
 from psycopg.rows import dict_row
 
+from pixdex.app.maintenance import optimize_vectors
 from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
 from pixdex.storage import catalog, dataset_indexes
@@ -217,6 +223,10 @@ def main() -> None:
     parser.add_argument("--grouped-splits", action="store_true",
                         help="load the vectors as `pixdex vectors import` writes them (each"
                         " chunk's rows grouped by split) instead of in row order")
+    parser.add_argument("--optimize", action="store_true",
+                        help="`pixdex db optimize` (the vectors regrouped by dataset, model and"
+                        " split) before measuring; it rewrites the database: give a copy"
+                        " (--home)")
     parser.add_argument("--peers", action="store_true", help="also FAISS, Chroma, LanceDB")
     parser.add_argument("--peers-only", action="store_true")
     parser.add_argument("--engines", nargs="+", default=list(PEERS), choices=PEERS,
@@ -251,6 +261,10 @@ def main() -> None:
                     built = load_and_build(args, settings, spec, corpus, layout)
                     record.write_text(json.dumps(built))
                     result.update(built)
+                if args.optimize:
+                    log("pixdex db optimize")
+                    result["optimize"] = dataclasses.asdict(optimize_vectors(settings))
+                    log(f"  {result['optimize']}")
                 with direct(settings) as conn:  # what autovacuum does soon after a load:
                     # statistics, and the visibility map index-only scans rely on
                     conn.execute("VACUUM (ANALYZE) images, image_embeddings")

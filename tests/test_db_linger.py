@@ -18,6 +18,7 @@ import pytest
 from pixdex.storage import keeper
 from pixdex.storage.embedded import server_running, stop_server
 from pixdex.storage.keeper import READY_NAME, try_lock
+from pixdex.storage.server_users import STARTS_FILE
 from tests.server_home import own_home, pixdex
 
 
@@ -173,6 +174,25 @@ def test_a_killed_command_not_yet_reaped_is_no_user(home: Path) -> None:
             time.sleep(0.05)
         assert _pixdex(home, 0, "datasets").returncode == 0
         assert not server_running(pgdata)
+
+
+def test_a_dead_commands_pid_taken_by_another_process_is_no_user(home: Path) -> None:
+    pgdata = home / "pgdata"
+    with _attached_process(home) as crashed:  # starts the server, no keeper
+        _kill(crashed)
+        starts = json.loads((pgdata / STARTS_FILE).read_text())
+        assert str(crashed.pid) in starts  # its start time, recorded when it attached
+        # The kernel gives its pid to an unrelated process: a running stand-in takes its
+        # place in both lists, with the dead command's start time.
+        with subprocess.Popen(["sleep", "120"]) as stranger:
+            try:
+                starts[str(stranger.pid)] = starts.pop(str(crashed.pid))
+                (pgdata / STARTS_FILE).write_text(json.dumps(starts))
+                (pgdata / ".handle_pids.json").write_text(json.dumps([stranger.pid]))
+                assert _pixdex(home, 0, "datasets").returncode == 0
+                assert not server_running(pgdata)  # the stranger is no user of it
+            finally:
+                stranger.kill()
 
 
 def test_a_server_restarted_under_its_keeper_still_stops(home: Path) -> None:

@@ -10,7 +10,27 @@ from typing import Any
 INFRA = Path(__file__).resolve().parents[1] / "infra"
 sys.path.append(str(INFRA))
 
-from pixdex_infra.application import Synthesis  # noqa: E402
+import pytest  # noqa: E402
+from pixdex_infra.application import Synthesis, cdk_json_context, synthesize  # noqa: E402
+
+REPO = INFRA.parent
+_default: list[Synthesis] = []
+
+
+def default_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    """The stack from cdk.json's settings, the repository's real function and embedder
+    folders, and stand-in layers (building the real ones needs PyPI). Synthesized once
+    per test process (~10 s) for the two modules that read it."""
+    if not _default:
+        root = tmp_path_factory.mktemp("infra-default")
+        inputs = build_inputs(root)
+        context = {
+            **cdk_json_context(),
+            "pixdexLayerDir": inputs["pixdexLayerDir"],
+            "depsLayerDir": inputs["depsLayerDir"],
+        }
+        _default.append(synthesize(context, root / "cdk.out"))
+    return _default[0]
 
 
 def build_inputs(root: Path) -> dict[str, str]:

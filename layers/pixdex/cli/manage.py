@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from pixdex.cli.common import EXIT_OK, parse_uuid, print_report
@@ -61,11 +62,33 @@ def run_datasets(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("db", help="the embedded PostgreSQL server")
-    parser.add_argument("action", choices=["status", "stop", "url"])
+    parser = sub.add_parser(
+        "db", help="the embedded PostgreSQL server; optimize: regroup the vectors",
+        description="status / stop / url: the embedded PostgreSQL server. optimize (any "
+        "database): rewrite the vectors table grouped by dataset, model and split, with its "
+        "indexes rebuilt, so exact searches inside a split read few pages; searches and "
+        "writes wait while it runs (minutes at a million vectors).",
+    )
+    parser.add_argument("action", choices=["status", "stop", "url", "optimize"])
+    parser.add_argument("--json", action="store_true", help="optimize: the report as JSON")
 
 
 def run_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "optimize":
+        from pixdex.app.maintenance import optimize_vectors
+
+        layout = optimize_vectors(settings)
+        if args.json:
+            print(json.dumps(dataclasses.asdict(layout)))
+        else:
+            print(f"{layout.rows:,} vectors regrouped in {layout.seconds} s, "
+                  f"{layout.indexes_rebuilt} indexes rebuilt; the {layout.split_rows:,} "
+                  f"vectors with a split now on {layout.split_pages_after:,} pages (were "
+                  f"{layout.split_pages_before:,}); table {layout.table_bytes_before / 2**20:,.0f}"
+                  f" -> {layout.table_bytes_after / 2**20:,.0f} MiB")
+        return EXIT_OK
+    if args.json:
+        raise InvalidInputError("--json goes with optimize only", field="json")
     from pixdex.app.database_admin import database
 
     print(database(settings, args.action))

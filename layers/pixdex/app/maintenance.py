@@ -1,0 +1,18 @@
+"""``pixdex db optimize``: the vectors table rewritten in the order searches read it
+(:func:`pixdex.storage.maintenance.regroup_vectors`)."""
+
+from __future__ import annotations
+
+from pixdex.config import Settings
+from pixdex.storage import maintenance
+from pixdex.storage.connection import connect
+from pixdex.storage.maintenance import VectorLayout
+
+__all__ = ["VectorLayout", "optimize_vectors"]
+
+
+def optimize_vectors(settings: Settings) -> VectorLayout:
+    """Regroup every dataset's vectors by model and split, with their indexes rebuilt."""
+    with connect(settings):  # the first pool brings the schema up to date
+        pass
+    return maintenance.regroup_vectors(settings)

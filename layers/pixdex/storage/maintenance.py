@@ -1,0 +1,114 @@
+"""Maintenance: the vectors table rewritten in the order searches read it.
+
+Why: an exact ranking inside a split reads the split's vectors through
+``image_embeddings_split``, a row at a time. Vectors ingested one by one, or given their
+split after ingest, lie wherever they arrived: a page read per row (the 1% filter at 1M
+rows: 16.8 ms p50 spread against 11.3 ms with the rows together, docs/benchmarks.md).
+``pixdex vectors import`` writes each chunk grouped; this regroups everything else.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import errors, sql
+from psycopg.rows import dict_row
+
+from pixdex.config import Settings
+from pixdex.errors import ConflictError
+from pixdex.storage.connection import database_url
+
+# Built for the rewrite and dropped after it: CLUSTER needs a full index in the wanted
+# order, and image_embeddings_split is partial (rows without a split are not in it).
+_ORDER_INDEX = "image_embeddings_search_order"
+# The largest graph's build memory at most: past it the rebuild spills to disk, slower.
+_BUILD_MEMORY_CAP_MB = 4096
+
+
+@dataclass(frozen=True)
+class VectorLayout:
+    """The vectors table before and after :func:`regroup_vectors`. ``split_pages``: the
+    heap pages holding vectors that have a split, counted per (dataset, model, split):
+    what an exact ranking inside each split reads."""
+
+    rows: int
+    split_rows: int
+    split_pages_before: int
+    split_pages_after: int
+    table_bytes_before: int
+    table_bytes_after: int
+    indexes_rebuilt: int
+    seconds: float
+
+
+def regroup_vectors(settings: Settings, *, lock_timeout_ms: int = 10_000) -> VectorLayout:
+    """Rewrite ``image_embeddings`` ordered by dataset, model, split and image (CLUSTER),
+    rebuilding its indexes (the HNSW graphs too), then ``ANALYZE``. One transaction:
+    interrupted, nothing changes. Searches and writes of vectors wait meanwhile (an
+    ``ACCESS EXCLUSIVE`` lock: minutes at a million rows); :class:`ConflictError` when
+    another transaction keeps the table past ``lock_timeout_ms``. Needs free disk for a
+    second copy of the table and its indexes while it runs."""
+    started = time.perf_counter()
+    with psycopg.connect(database_url(settings), row_factory=dict_row) as conn:
+        try:
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                sql.Literal(f"{lock_timeout_ms}ms")))
+            conn.execute("LOCK TABLE image_embeddings IN ACCESS EXCLUSIVE MODE")
+        except errors.LockNotAvailable as exc:
+            raise ConflictError(
+                f"the vectors table stayed in use for {lock_timeout_ms / 1000:g} s (a long "
+                "search, import or curation run): run this again when it is quiet"
+            ) from exc
+        # Minutes at a million rows: a server-wide statement_timeout must not cut it short.
+        conn.execute("SET LOCAL lock_timeout = 0")
+        conn.execute("SET LOCAL statement_timeout = 0")
+        before = _layout(conn)
+        conn.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
+            sql.Literal(f"{_build_memory_mb(conn)}MB")))
+        conn.execute(sql.SQL(
+            "CREATE INDEX {} ON image_embeddings (dataset_id, model, split, image_id)"
+        ).format(sql.Identifier(_ORDER_INDEX)))
+        conn.execute(sql.SQL("CLUSTER image_embeddings USING {}").format(
+            sql.Identifier(_ORDER_INDEX)))
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(_ORDER_INDEX)))
+        indexes = _count(conn, "SELECT count(*) FROM pg_index"
+                               " WHERE indrelid = 'image_embeddings'::regclass")
+        after = _layout(conn)
+    with psycopg.connect(database_url(settings), autocommit=True) as conn:
+        conn.execute("ANALYZE image_embeddings")
+    return VectorLayout(
+        rows=before["rows"], split_rows=before["split_rows"],
+        split_pages_before=before["split_pages"], split_pages_after=after["split_pages"],
+        table_bytes_before=before["table_bytes"], table_bytes_after=after["table_bytes"],
+        indexes_rebuilt=indexes, seconds=round(time.perf_counter() - started, 1),
+    )
+
+
+def _layout(conn: psycopg.Connection[dict[str, object]]) -> dict[str, int]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM image_embeddings) AS rows,"
+        " coalesce(sum(g.rows), 0) AS split_rows, coalesce(sum(g.pages), 0) AS split_pages,"
+        " pg_table_size('image_embeddings') AS table_bytes"
+        " FROM (SELECT count(*) AS rows, count(DISTINCT (ctid::text::point)[0]) AS pages"
+        "  FROM image_embeddings WHERE split IS NOT NULL"
+        "  GROUP BY dataset_id, model, split) g"
+    ).fetchone()
+    assert row is not None
+    return {key: int(str(value)) for key, value in row.items()}
+
+
+def _build_memory_mb(conn: psycopg.Connection[dict[str, object]]) -> int:
+    """What the largest HNSW graph of the table takes to build in memory (and the
+    rewrite's sort), the largest index on disk plus a third, within 64 MB-4 GB."""
+    largest = _count(
+        conn, "SELECT coalesce(max(pg_relation_size(x.indexrelid)), 0) FROM pg_index x"
+              " WHERE x.indrelid = 'image_embeddings'::regclass")
+    return max(64, min(_BUILD_MEMORY_CAP_MB, int(largest * 4 / 3 / 2**20)))
+
+
+def _count(conn: psycopg.Connection[dict[str, object]], statement: str) -> int:
+    row = conn.execute(statement).fetchone()
+    assert row is not None
+    return int(str(next(iter(row.values()))))
