@@ -186,7 +186,8 @@ def test_a_dead_commands_pid_taken_by_another_process_is_no_user(home: Path) -> 
         # place in both lists, with the dead command's start time.
         with subprocess.Popen(["sleep", "120"]) as stranger:
             try:
-                starts[str(stranger.pid)] = starts.pop(str(crashed.pid))
+                # (it started seconds or hours before the stranger: 5 s before here)
+                starts[str(stranger.pid)] = starts.pop(str(crashed.pid)) - 5
                 (pgdata / STARTS_FILE).write_text(json.dumps(starts))
                 (pgdata / ".handle_pids.json").write_text(json.dumps([stranger.pid]))
                 assert _pixdex(home, 0, "datasets").returncode == 0

@@ -74,7 +74,8 @@ def test_an_index_built_while_it_runs_is_sized_for_at_the_next_start(home: Path)
                      " WITH (m = 2, ef_construction = 4)")
         graph = _graph_bytes(conn)
     wanted = memory_settings(_RAM, graph)["shared_buffers"]
-    assert wanted != "128MB", graph  # the graph is big enough to need more
+    # Big enough to move the sizing off the default: past its factor 1.5 hysteresis.
+    assert int(wanted.removesuffix("MB")) > 128 * 1.5, (graph, wanted)
     # One restart, not two: the stop sizes the server for the graph built since its start.
     with _restart(home) as conn:
         assert _shared_buffers(conn) == _in_megabytes(wanted)
@@ -95,3 +96,16 @@ def test_an_operators_shared_buffers_stays(home: Path) -> None:
         conn.execute("ALTER SYSTEM RESET shared_buffers")  # hands sizing back to pixdex
     with _restart(home) as conn:
         assert _shared_buffers(conn) == "128MB"
+
+
+def test_a_size_from_before_the_marker_is_adopted_when_it_fits(home: Path) -> None:
+    """A data folder sized by a pixdex that wrote no marker: a value near what the
+    sizing wants is kept and becomes pixdex's own; it is not rewritten at every start."""
+    with _start(home) as conn:
+        conn.execute("ALTER SYSTEM SET shared_buffers = '150MB'")  # within 1.5x of 128 MB
+        conn.execute(f'ALTER SYSTEM RESET "pixdex"."{SIZED_MARKER.split(".")[1]}"')
+    with _restart(home) as conn:
+        assert _shared_buffers(conn) == "150MB"
+        marker = conn.execute(
+            "SELECT setting FROM pg_file_settings WHERE name = %s", (SIZED_MARKER,)).fetchone()
+        assert marker == ("150MB",)

