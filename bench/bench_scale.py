@@ -12,8 +12,8 @@ One command (loads, builds, measures; a kept database is reused by the next run)
 Data and layout: ``bench/scale_data.py``. Loading goes through the library's storage
 layer (``catalog.ensure_dataset`` / ``register_model``, binary COPY of the embeddings), the
 per-dataset HNSW indexes with ``storage.dataset_indexes.create_dataset_index`` (the
-statement the library runs), the embedded server sized with
-``storage.embedded.memory_settings``.
+statement the library runs), the embedded server's ``shared_buffers`` set by
+``--shared-buffers`` (an operator's value: pixdex's own sizing leaves it as it is).
 
 Cases (``--queries`` held-out queries each, ground truth = exact cosine in numpy over the
 float16-rounded vectors): the largest dataset ("big", rows/2) unfiltered; a 1% and a 0.1%

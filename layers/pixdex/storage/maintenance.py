@@ -2,8 +2,9 @@
 
 Why: an exact ranking inside a split reads the split's vectors through
 ``image_embeddings_split``, a row at a time. Vectors ingested one by one, or given their
-split after ingest, lie wherever they arrived: a page read per row (the 1% filter at 1M
-rows: 16.8 ms p50 spread against 11.3 ms with the rows together, docs/benchmarks.md).
+split after ingest, lie wherever they arrived: a page read per row (a search inside a 1%
+split at 1M x 768: p95 21.0 ms spread, 13.5 ms regrouped, side by side;
+docs/benchmarks.md).
 ``pixdex vectors import`` writes each chunk grouped; this regroups everything else.
 """
 
