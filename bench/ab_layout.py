@@ -9,8 +9,10 @@ after ``pixdex db optimize``:
     nice -n 5 .venv/bin/python bench/ab_layout.py --rows 1000000 --dim 768 \\
         --a /tmp/pixdex-bench-scale-1000000-768 --b /tmp/pixdex-bench-scale-1000000-768-optimized
 
-Both servers run at once (their ``shared_buffers`` together must fit). Prints p50 / p95
-ms and recall@10 per path and case; ``--out`` writes them as JSON.
+Both servers run at once (their ``shared_buffers`` together must fit), each prewarmed
+first as ``bench_scale.py`` does (without it, at 1280-d, the first case measured
+autoprewarm still reading 2 x 6 GB back). Prints p50 / p95 ms and recall@10 per path and
+case; ``--out`` writes them as JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import scale_data as sd
 import scale_measure as sm
+from bench_scale import direct, prewarm
 
 from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
@@ -56,6 +59,9 @@ def main() -> None:
                                "cpus": len(os.sched_getaffinity(0)), "cases": {}}
     raws: list[sm.Raw] = []
     try:
+        for label, each in settings.items():  # the caches of a serving database, as the
+            with direct(each) as conn:  # bench has them (and autoprewarm's reload done)
+                results.setdefault("prewarm", {})[label] = prewarm(conn)
         for name, split in CASES:
             ds = layout[name]
             queries = corpus.queries(ds, args.queries)
