@@ -30,7 +30,7 @@ def package_lock(module: Any) -> Any:
 
 
 def record_start(pgdata: Path, pid: int) -> None:
-    """Record ``pid``'s start time, once the package has listed it as a user."""
+    """Record when ``pid`` started, once the package has listed it as a user."""
     starts = _read_starts(pgdata)
     started = _started(pid)
     if started is not None and started != _UNKNOWN:
@@ -45,7 +45,7 @@ def live_users(module: Any, pgdata: Path, *, leaving: int | None = None) -> list
     Why: the package stops the server when the last process on its list exits, and a
     process killed while attached (``kill -9``, the OOM killer) never leaves the list, so
     without this its server would never stop again. A listed pid whose process started
-    after the time recorded for it is another process: its user is gone."""
+    at another time than the one recorded for it is another process: its user is gone."""
     users = module.utils.DiskList(pgdata / USERS_FILE)
     readable = True
     try:
@@ -108,9 +108,7 @@ def _since_boot(pid: int) -> float | None:
 def _read_starts(pgdata: Path) -> dict[str, float]:
     try:
         raw = json.loads((pgdata / STARTS_FILE).read_text())
-    except FileNotFoundError:
-        return {}
-    except (ValueError, OSError):  # cut short by a kill: the records are only a refinement
+    except (OSError, ValueError):  # none yet, or cut short by a kill: only a refinement
         return {}
     if not isinstance(raw, dict):
         return {}
