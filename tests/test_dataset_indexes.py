@@ -3,12 +3,10 @@ and a small dataset of synthetic vectors in the same table, a lowered exact-path
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 from PIL import Image
 
@@ -20,8 +18,7 @@ from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
 from pixdex.models import AutoTags, ImageStatus, SearchQuery, UserMetadata
 from pixdex.storage import catalog, dataset_indexes, search_sql
-from pixdex.storage.connection import connect, database_url
-from pixdex.storage.embedded import memory_settings, size_memory
+from pixdex.storage.connection import connect
 from pixdex.storage.images import ImageWrite, write_images
 
 MODEL = ModelSpec(name="test-own-48", dim=48, encodes_text=False, tags=False, input_size=224)
@@ -199,47 +196,6 @@ def test_ingest_gives_a_dataset_outgrowing_the_cap_its_own_index(
     ingest(local_items([tmp_path], folder=None, meta=UserMetadata()).items, dataset_name,
            settings=small_cap)
     assert has_index()
-
-
-def test_memory_is_sized_to_the_vector_indexes() -> None:
-    gib = 1024**3
-    assert memory_settings(23 * gib, 0) == {
-        "shared_buffers": "128MB", "effective_cache_size": f"{23 * 1024 // 2}MB"}
-    # 2 GiB of graph: all of it plus a quarter for heap pages, above the default floor.
-    assert memory_settings(23 * gib, 2 * gib)["shared_buffers"] == f"{2560 + 128}MB"
-    # Never more than a quarter of the machine.
-    assert memory_settings(8 * gib, 20 * gib)["shared_buffers"] == "2048MB"
-
-
-def test_the_embedded_server_takes_the_sizing(settings: Settings) -> None:
-    url = database_url(settings)
-    assert size_memory(url) is None  # small test indexes: the default fits, nothing changes
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    expected = memory_settings(ram, 1024**3)
-    try:
-        assert size_memory(url, expected_index_bytes=1024**3) == expected
-        with psycopg.connect(url, autocommit=True) as conn:
-            rows = dict(conn.execute(
-                "SELECT name, setting FROM pg_file_settings WHERE name IN"
-                " ('shared_buffers', 'effective_cache_size') AND applied IS NOT NULL"
-            ).fetchall())
-            cache = conn.execute("SHOW effective_cache_size").fetchone()
-        assert rows == expected
-        assert cache is not None and _megabytes(cache[0]) == _megabytes(
-            expected["effective_cache_size"])  # reloaded at once
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM RESET shared_buffers")
-            conn.execute("ALTER SYSTEM RESET effective_cache_size")
-            conn.execute("SELECT pg_reload_conf()")
-
-
-def _megabytes(value: str) -> int:
-    units = {"kB": 1 / 1024, "MB": 1, "GB": 1024}
-    for unit, factor in units.items():
-        if value.endswith(unit):
-            return round(float(value.removesuffix(unit)) * factor)
-    raise AssertionError(value)
 
 
 @pytest.mark.parametrize("which,sort", [("large", "off"), ("small", "on")])

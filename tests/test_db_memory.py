@@ -1,5 +1,5 @@
 """The embedded server's memory follows its vector indexes from the next start on, and
-leaves an operator's shared_buffers alone.
+leaves an operator's shared_buffers and effective_cache_size alone.
 
 Restarted the way a user restarts it: ``pixdex db stop``, then the next command
 (``pixdex db url``) starts it again.
@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pixdex.storage.embedded import SIZED_MARKER, memory_settings
+from pixdex.storage.server_memory import SIZED_MARKER, marker, memory_settings
 from tests.server_home import own_home, pixdex
 
 _RAM = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -56,26 +56,53 @@ def _graph_bytes(conn: Connection) -> int:
     return int(str(row[0]))
 
 
+def _megabytes_text(shown: str) -> str:
+    """What the sizing wrote for a value ``SHOW`` prints (``11GB`` or ``11776MB``)."""
+    return f"{int(shown.removesuffix('GB')) * 1024}MB" if shown.endswith("GB") else shown
+
+
 def _in_megabytes(value: str) -> str:
     """``SHOW`` prints whole gigabytes as ``1GB``: the sizing's value as SHOW prints it."""
     megabytes = int(value.removesuffix("MB"))
     return f"{megabytes // 1024}GB" if megabytes % 1024 == 0 else value
 
 
+def _setting(conn: Connection, name: str) -> str:
+    row = conn.execute(f"SHOW {name}").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _build_graph(conn: Connection) -> str:
+    """A graph big enough to move the sizing off the default (past its factor 1.5
+    hysteresis); the shared_buffers the sizing wants for it."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    conn.execute(f"CREATE TABLE big (v vector({_DIM}))")
+    conn.execute(
+        f"INSERT INTO big SELECT array_agg(random())::vector({_DIM})"
+        f" FROM generate_series(1, {_ROWS}) r, generate_series(1, {_DIM}) d GROUP BY r")
+    conn.execute("CREATE INDEX big_graph ON big USING hnsw (v vector_l2_ops)"
+                 " WITH (m = 2, ef_construction = 4)")
+    graph = _graph_bytes(conn)
+    wanted = memory_settings(_RAM, graph)["shared_buffers"]
+    assert int(wanted.removesuffix("MB")) > 128 * 1.5, (graph, wanted)
+    return wanted
+
+
+def test_memory_is_sized_to_the_vector_indexes() -> None:
+    gib = 1024**3
+    assert memory_settings(23 * gib, 0) == {
+        "shared_buffers": "128MB", "effective_cache_size": f"{23 * 1024 // 2}MB"}
+    # 2 GiB of graph: all of it plus a quarter for heap pages, above the default floor.
+    assert memory_settings(23 * gib, 2 * gib)["shared_buffers"] == f"{2560 + 128}MB"
+    # Never more than a quarter of the machine.
+    assert memory_settings(8 * gib, 20 * gib)["shared_buffers"] == "2048MB"
+
+
 def test_an_index_built_while_it_runs_is_sized_for_at_the_next_start(home: Path) -> None:
     with _start(home) as conn:
         assert _shared_buffers(conn) == "128MB"
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        conn.execute(f"CREATE TABLE big (v vector({_DIM}))")
-        conn.execute(
-            f"INSERT INTO big SELECT array_agg(random())::vector({_DIM})"
-            f" FROM generate_series(1, {_ROWS}) r, generate_series(1, {_DIM}) d GROUP BY r")
-        conn.execute("CREATE INDEX big_graph ON big USING hnsw (v vector_l2_ops)"
-                     " WITH (m = 2, ef_construction = 4)")
-        graph = _graph_bytes(conn)
-    wanted = memory_settings(_RAM, graph)["shared_buffers"]
-    # Big enough to move the sizing off the default: past its factor 1.5 hysteresis.
-    assert int(wanted.removesuffix("MB")) > 128 * 1.5, (graph, wanted)
+        wanted = _build_graph(conn)
     # One restart, not two: the stop sizes the server for the graph built since its start.
     with _restart(home) as conn:
         assert _shared_buffers(conn) == _in_megabytes(wanted)
@@ -103,9 +130,35 @@ def test_a_size_from_before_the_marker_is_adopted_when_it_fits(home: Path) -> No
     sizing wants is kept and becomes pixdex's own; it is not rewritten at every start."""
     with _start(home) as conn:
         conn.execute("ALTER SYSTEM SET shared_buffers = '150MB'")  # within 1.5x of 128 MB
-        conn.execute(f'ALTER SYSTEM RESET "pixdex"."{SIZED_MARKER.split(".")[1]}"')
+        for name in (SIZED_MARKER, marker("effective_cache_size")):
+            conn.execute(f'ALTER SYSTEM RESET "pixdex"."{name.split(".")[1]}"')
+        cache = _setting(conn, "effective_cache_size")
     with _restart(home) as conn:
         assert _shared_buffers(conn) == "150MB"
-        marker = conn.execute(
-            "SELECT setting FROM pg_file_settings WHERE name = %s", (SIZED_MARKER,)).fetchone()
-        assert marker == ("150MB",)
+        assert _setting(conn, "effective_cache_size") == cache
+        markers = dict(conn.execute(
+            "SELECT name, setting FROM pg_file_settings WHERE name LIKE 'pixdex.%'"
+        ).fetchall())
+        assert markers == {SIZED_MARKER: "150MB",
+                           marker("effective_cache_size"): _megabytes_text(cache)}
+
+
+def test_an_operators_cache_size_stays_when_the_buffers_are_resized(home: Path) -> None:
+    """effective_cache_size is sized with shared_buffers, each with its own marker: one
+    an operator set is kept while pixdex goes on sizing the other."""
+    ours = memory_settings(_RAM, 0)["effective_cache_size"]
+    with _start(home) as conn:
+        # Applied at once (a reload), unlike shared_buffers.
+        assert _setting(conn, "effective_cache_size") == _in_megabytes(ours)
+        conn.execute("ALTER SYSTEM SET effective_cache_size = '1GB'")
+        wanted = _build_graph(conn)
+    with _restart(home) as conn:
+        assert _shared_buffers(conn) == _in_megabytes(wanted)  # sized at the stop ...
+        assert _setting(conn, "effective_cache_size") == "1GB"  # ... and this one kept
+        conn.execute("ALTER SYSTEM RESET effective_cache_size")  # hands it back
+    with _restart(home) as conn:
+        assert _setting(conn, "effective_cache_size") == _in_megabytes(
+            memory_settings(_RAM, _graph_bytes(conn))["effective_cache_size"])
+        written = conn.execute("SELECT setting FROM pg_file_settings WHERE name = %s",
+                               (marker("effective_cache_size"),)).fetchone()
+        assert written is not None and written[0] == ours

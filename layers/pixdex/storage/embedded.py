@@ -19,7 +19,6 @@ import atexit
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -33,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from pixdex.errors import DatabaseUnavailableError
-from pixdex.storage import keeper, server_users
+from pixdex.storage import keeper, server_memory, server_users
 
 _log = logging.getLogger(__name__)
 _lock = Lock()
@@ -139,116 +138,14 @@ def _postmaster(pgdata: Path) -> Any | None:
     return info if info is not None and info.is_running() else None
 
 
-_MB = 1024 * 1024
-_FLOOR = 128 * _MB  # PostgreSQL's default shared_buffers
-
-
-def memory_settings(ram_bytes: int, index_bytes: int) -> dict[str, str]:
-    """shared_buffers / effective_cache_size for this machine and these vector indexes.
-
-    Why: an HNSW search walks its graph at random, so the graph must stay in PostgreSQL's
-    own cache; with the default 128 MB a 1M-row index (GBs) was re-read from the OS cache
-    and evicted by every filtered scan (the issue-13 tail: 2,487 reads, 70 ms instead of
-    17). So: the indexes plus a quarter for heap pages, at least the default, at most a
-    quarter of the machine's memory (the rest is the OS cache, the model, the app).
-    """
-    wanted = max(_FLOOR, int(index_bytes * 1.25) + _FLOOR)
-    shared = min(wanted, max(_FLOOR, ram_bytes // 4))
-    cache = max(shared, ram_bytes // 2)
-    return {"shared_buffers": f"{shared // _MB}MB", "effective_cache_size": f"{cache // _MB}MB"}
-
-
 def configure(url: str, *, autoprewarm: bool | None = True) -> None:
-    """Start-up configuration: memory sized to the vector indexes (:func:`size_memory`),
-    and the cache kept across restarts (:func:`keep_cache_across_restarts`)."""
+    """Start-up configuration: memory sized to the vector indexes
+    (:func:`server_memory.size_memory`), and the cache kept across restarts
+    (:func:`keep_cache_across_restarts`)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        _size_memory(conn)
+        server_memory.size_memory(conn)
         if autoprewarm is not None:
             keep_cache_across_restarts(conn, autoprewarm)
-
-
-def size_memory(url: str, *, expected_index_bytes: int = 0) -> dict[str, str] | None:
-    """Size the embedded server's memory to its vector indexes (``memory_settings``);
-    return the settings when they changed. effective_cache_size applies at once,
-    shared_buffers at the server's next start. Changed only past a factor of 1.5 either
-    way, so a growing index does not rewrite the configuration on every start; never when
-    an operator set shared_buffers (:func:`_operator_value`). ``expected_index_bytes``
-    sizes ahead of a bulk load whose index does not exist yet."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        return _size_memory(conn, expected_index_bytes)
-
-
-# The shared_buffers value pixdex wrote last (postgresql.auto.conf): a different value
-# there is an operator's, and stays.
-SIZED_MARKER = "pixdex.sized_shared_buffers"
-_DEFAULT = "128MB"  # what initdb writes into postgresql.conf
-
-
-def _size_memory(
-    conn: psycopg.Connection[Any], expected_index_bytes: int = 0
-) -> dict[str, str] | None:
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    row = conn.execute(
-        "SELECT (SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c"
-        "  JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw'),"
-        " (SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers'"
-        "  ORDER BY seqno DESC LIMIT 1),"
-        " (SELECT setting FROM pg_file_settings WHERE name = %s ORDER BY seqno DESC LIMIT 1)",
-        (SIZED_MARKER,),
-    ).fetchone()
-    assert row is not None
-    index_bytes, configured, ours = max(int(row[0]), expected_index_bytes), row[1], row[2]
-    configured = configured or _DEFAULT
-    if _operator_value(configured, ours):
-        _log.info("shared_buffers = %s was set by hand: not sized (ALTER SYSTEM RESET "
-                  "shared_buffers hands it back to pixdex)", configured)
-        return None
-    wanted = memory_settings(ram, index_bytes)
-    target = _megabytes(wanted["shared_buffers"])
-    try:
-        current = _megabytes(configured)
-    except ValueError:  # a spelling PostgreSQL took and this does not: leave it be
-        _log.warning("shared_buffers = %r not understood: not sized", configured)
-        return None
-    if current * 1.5 >= target and target * 1.5 >= current:
-        if ours is None:  # sized by a version before the marker: adopted as it is
-            _alter_system(conn, {SIZED_MARKER: configured})
-        return None
-    _alter_system(conn, {**wanted, SIZED_MARKER: wanted["shared_buffers"]})
-    _log.info("embedded PostgreSQL memory sized to %s (shared_buffers from its next start)",
-              wanted)
-    return wanted
-
-
-def _alter_system(conn: psycopg.Connection[Any], settings: dict[str, str]) -> None:
-    for name, value in settings.items():
-        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(
-            sql.Identifier(*name.split(".")), sql.Literal(value)))
-    conn.execute("SELECT pg_reload_conf()")
-
-
-def _operator_value(configured: str, ours: str | None) -> bool:
-    """Whether ``configured`` (the shared_buffers the next start takes) is an operator's.
-    Not when it is what pixdex wrote last or PostgreSQL's default (``ALTER SYSTEM RESET``
-    hands sizing back); nor before pixdex first wrote its marker, since earlier versions
-    sized without one."""
-    return ours is not None and configured not in (ours, _DEFAULT)
-
-
-_UNITS_MB = {"B": 1 / 2**20, "kB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kMGT]?B)?\s*")
-
-
-def _megabytes(value: str) -> int:
-    """``128MB``, ``4GB``, ``16384`` (8 kB pages, PostgreSQL's unit for shared_buffers);
-    ValueError for anything else."""
-    match = _SIZE.fullmatch(value)
-    if match is None:
-        raise ValueError(f"not a size: {value!r}")
-    number, unit = float(match[1]), match[2]
-    if unit is None:
-        return int(number) * 8 // 1024
-    return int(number * _UNITS_MB[unit])
 
 
 def _size_for_next_start(info: Any) -> None:
@@ -260,7 +157,7 @@ def _size_for_next_start(info: Any) -> None:
         # stop, nor the starts waiting behind it on the package's lock.
         with psycopg.connect(info.get_uri(), autocommit=True, connect_timeout=5,
                              options="-c lock_timeout=1000 -c statement_timeout=5000") as conn:
-            _size_memory(conn)
+            server_memory.size_memory(conn)
     except Exception as exc:  # whatever it is, the server still has to stop
         _log.warning("embedded PostgreSQL not sized before its stop: %s", exc)
 
