@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from pixdex.app.maintenance import optimize_vectors
+from pixdex.app.maintenance import check_vectors, optimize_vectors
 from pixdex.app.search import search
 from pixdex.config import Settings
 from pixdex.errors import ConflictError
@@ -92,7 +92,13 @@ def test_optimize_groups_each_split_and_changes_no_answer(own: tuple[Settings, s
     assert any("hnsw" in definition for _, definition, _ in indexes)
     assert _mixed_pages(url) > 20  # 48 pages, each with rows of every split
 
+    check = check_vectors(settings)
+    assert _mixed_pages(url) > 20  # the check changes nothing
     layout = optimize_vectors(settings)
+    assert (check.rows, check.split_rows, check.split_pages) == (
+        layout.rows, layout.split_rows, layout.split_pages_before)
+    # The estimate is what the rewrite achieved, give or take a page per split.
+    assert abs(check.split_pages_regrouped - layout.split_pages_after) <= 3, (check, layout)
 
     assert (layout.rows, layout.split_rows) == (ROWS, ROWS * 3 // 4)
     assert layout.split_pages_after < layout.split_pages_before / 2, layout
@@ -123,6 +129,17 @@ def test_a_table_in_use_is_refused_and_left_as_it_was(own: tuple[Settings, str])
 def test_the_command(own: tuple[Settings, str], cli_env: dict[str, str]) -> None:
     _, url = own
     env = {**cli_env, "PIXDEX_DATABASE_URL": url}
+    checked = subprocess.run([str(PIXDEX), "db", "optimize", "--check", "--json"], env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert checked.returncode == 0, checked.stderr
+    estimate = json.loads(checked.stdout)
+    assert estimate["split_rows"] == ROWS * 3 // 4
+    assert estimate["split_pages_regrouped"] < estimate["split_pages"]
+    said = subprocess.run([str(PIXDEX), "db", "optimize", "--check"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert said.returncode == 0, said.stderr
+    assert f"{ROWS * 3 // 4:,} of {ROWS:,} vectors have a split" in said.stdout
+    assert _mixed_pages(url) > 20  # nothing rewritten yet
     done = subprocess.run([str(PIXDEX), "db", "optimize", "--json"], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
@@ -132,7 +149,15 @@ def test_the_command(own: tuple[Settings, str], cli_env: dict[str, str]) -> None
                            capture_output=True, text=True, timeout=300, check=False)
     assert human.returncode == 0, human.stderr
     assert f"{ROWS:,} vectors regrouped" in human.stdout
+    again = subprocess.run([str(PIXDEX), "db", "optimize", "--check"], env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "grouped already" in again.stdout
     wrong = subprocess.run([str(PIXDEX), "db", "status", "--json"], env=env,
                            capture_output=True, text=True, timeout=60, check=False)
     assert wrong.returncode == 2
     assert "--json goes with optimize only" in wrong.stderr
+    wrong = subprocess.run([str(PIXDEX), "db", "url", "--check"], env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert wrong.returncode == 2
+    assert "--check goes with optimize only" in wrong.stderr

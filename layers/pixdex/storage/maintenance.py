@@ -10,6 +10,7 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -42,6 +43,42 @@ class VectorLayout:
     table_bytes_after: int
     indexes_rebuilt: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class LayoutCheck:
+    """How the vectors with a split lie now, and about how they would after
+    :func:`regroup_vectors`: whether it is worth its lock. ``split_pages``: heap pages
+    holding them, counted per (dataset, model, split); ``split_pages_regrouped``: each
+    split's vectors packed as tightly as the table's rows allow."""
+
+    rows: int
+    split_rows: int
+    split_pages: int
+    split_pages_regrouped: int
+    table_bytes: int
+
+
+def check_layout(settings: Settings) -> LayoutCheck:
+    """:class:`LayoutCheck` of the vectors table, read without locking out searches or
+    writes (a scan of the rows with a split)."""
+    with psycopg.connect(database_url(settings), row_factory=dict_row) as conn:
+        now = _layout(conn)
+        groups = conn.execute(
+            "SELECT count(*) AS rows, avg(pg_column_size(e.*)) AS width FROM image_embeddings e"
+            " WHERE split IS NOT NULL GROUP BY dataset_id, model, split").fetchall()
+        block = _count(conn, "SELECT current_setting('block_size')::int")
+    packed = 0
+    for group in groups:
+        # A row takes its tuple (pg_column_size of the row counts its header), padded to
+        # 8 bytes, and a 4-byte line pointer; a page keeps 24 bytes for its own header.
+        # At 768-d five rows of ~1.6 kB fit a page or only four: the padding decides.
+        tuple_bytes = -(-math.ceil(float(str(group["width"]))) // 8) * 8
+        per_page = max(1, (block - 24) // (tuple_bytes + 4))
+        packed += -(-int(str(group["rows"])) // per_page)
+    return LayoutCheck(rows=now["rows"], split_rows=now["split_rows"],
+                       split_pages=now["split_pages"], split_pages_regrouped=packed,
+                       table_bytes=now["table_bytes"])
 
 
 def regroup_vectors(settings: Settings, *, lock_timeout_ms: int = 10_000) -> VectorLayout:
