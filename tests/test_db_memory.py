@@ -89,16 +89,6 @@ def _build_graph(conn: Connection) -> str:
     return wanted
 
 
-def test_memory_is_sized_to_the_vector_indexes() -> None:
-    gib = 1024**3
-    assert memory_settings(23 * gib, 0) == {
-        "shared_buffers": "128MB", "effective_cache_size": f"{23 * 1024 // 2}MB"}
-    # 2 GiB of graph: all of it plus a quarter for heap pages, above the default floor.
-    assert memory_settings(23 * gib, 2 * gib)["shared_buffers"] == f"{2560 + 128}MB"
-    # Never more than a quarter of the machine.
-    assert memory_settings(8 * gib, 20 * gib)["shared_buffers"] == "2048MB"
-
-
 def test_an_index_built_while_it_runs_is_sized_for_at_the_next_start(home: Path) -> None:
     with _start(home) as conn:
         assert _shared_buffers(conn) == "128MB"

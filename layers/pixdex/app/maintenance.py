@@ -21,6 +21,6 @@ def optimize_vectors(settings: Settings) -> VectorLayout:
 def check_vectors(settings: Settings) -> LayoutCheck:
     """How spread the vectors with a split are, and how few pages regrouping would leave
     them on: ``pixdex db optimize --check``, read without the rewrite's lock."""
-    with connect(settings):
+    with connect(settings):  # the schema brought up to date, as any command does
         pass
     return maintenance.check_layout(settings)

@@ -76,7 +76,9 @@ def register_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     parser.add_argument("action", choices=["status", "stop", "url", "optimize"])
     parser.add_argument("--check", action="store_true",
-                        help="optimize: only report how spread the vectors are, change nothing")
+                        help="optimize: only report how spread the vectors are and whether "
+                        "regrouping pays; rewrites nothing (pending migrations still apply, "
+                        "as with any command)")
     parser.add_argument("--json", action="store_true", help="optimize: the report as JSON")
 
 
@@ -116,18 +118,16 @@ def _check_text(check: LayoutCheck) -> str:
     if not check.split_rows:
         return (f"{check.rows:,} vectors, none with a split: an exact search inside a split "
                 "has nothing to gain from pixdex db optimize")
-    saved = check.split_pages / max(1, check.split_pages_regrouped)
-    if saved < 1.2:
-        return (f"{check.split_rows:,} of {check.rows:,} vectors have a split, grouped "
-                f"already: on {check.split_pages:,} pages, ~{check.split_pages_regrouped:,} "
-                "at best; pixdex db optimize would change little")
-    return (f"{check.split_rows:,} of {check.rows:,} vectors have a split; they lie on "
-            f"{check.split_pages:,} pages, ~{check.split_pages_regrouped:,} once regrouped "
-            f"({saved:.1f}x fewer pages for an exact search inside a split to read). "
-            "pixdex db optimize regroups them: it rewrites the whole table "
-            f"({check.table_bytes / 2**20:,.0f} MiB) and its indexes while searches and writes "
-            "wait (at 1M x 768: 474 s, and 5.0x fewer pages took a 1% split's search from "
-            "21.0 to 13.5 ms p95; docs/benchmarks.md).")
+    where = (f"{check.split_rows:,} of {check.rows:,} vectors have a split; they lie on "
+             f"{check.split_pages:,} pages, ~{check.split_pages_regrouped:,} if regrouped; "
+             f"the split gaining most would be read from {check.most_pages_saved:,} "
+             f"page{'' if check.most_pages_saved == 1 else 's'} fewer by every exact search "
+             "inside it")
+    if not check.worth_regrouping:
+        return f"{where}: too few to be worth pixdex db optimize's lock"
+    return (f"{where}. pixdex db optimize regroups them: it rewrites the whole table "
+            f"({check.table_bytes / 2**20:,.0f} MiB) and its indexes while searches and "
+            "writes wait (docs/benchmarks.md: minutes at a million vectors)")
 
 
 def register_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
