@@ -96,16 +96,34 @@ def test_unreadable_values_are_left_alone() -> None:
         CACHE_SIZE: HALF, CACHE_MARK: HALF}
 
 
-def test_a_containers_memory_limit_bounds_the_machine(tmp_path: Path) -> None:
-    unlimited = machine_memory(tmp_path)  # no cgroup files here: the machine's memory
-    assert unlimited > GIB
-    (tmp_path / "memory.max").write_text("max\n")  # cgroup v2, no limit
-    assert machine_memory(tmp_path) == unlimited
-    (tmp_path / "memory.max").write_text(f"{GIB}\n")
-    assert machine_memory(tmp_path) == GIB
-    (tmp_path / "memory.max").unlink()
-    (tmp_path / "memory").mkdir()  # cgroup v1
-    (tmp_path / "memory" / "memory.limit_in_bytes").write_text(f"{2 * GIB}\n")
-    assert machine_memory(tmp_path) == 2 * GIB
-    (tmp_path / "memory" / "memory.limit_in_bytes").write_text(f"{unlimited * 4}\n")
-    assert machine_memory(tmp_path) == unlimited  # v1's "unlimited" is a huge number
+def _cgroup(root: Path, membership: str, limits: dict[str, str]) -> Path:
+    """A cgroup tree under ``root`` with these limit files, and the process's
+    ``/proc/self/cgroup``; the latter's path."""
+    for relative, limit in limits.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(f"{limit}\n")
+    listed = root / "self-cgroup"
+    listed.write_text(membership)
+    return listed
+
+
+def test_the_machines_memory_is_bounded_by_its_cgroups(tmp_path: Path) -> None:
+    machine = machine_memory(tmp_path / "none", tmp_path / "none")  # no cgroup files
+    assert machine > GIB
+    # cgroup v2, a systemd slice limited to 1 GiB around an unlimited scope.
+    v2 = tmp_path / "v2"
+    listed = _cgroup(v2, "0::/app.slice/run.scope\n", {
+        "memory.max": "max", "app.slice/memory.max": str(GIB),
+        "app.slice/run.scope/memory.max": "max"})
+    assert machine_memory(v2, listed) == GIB
+    # cgroup v1 in a container: /proc/self/cgroup names the host's path, the mount shows
+    # the container's own cgroup as its root.
+    v1 = tmp_path / "v1"
+    listed = _cgroup(v1, "4:memory:/docker/0123abcd\n3:cpuset:/\n", {
+        "memory/memory.limit_in_bytes": str(2 * GIB)})
+    assert machine_memory(v1, listed) == 2 * GIB
+    # Unlimited: "max" (v2), a number past the machine's memory (v1).
+    free = tmp_path / "free"
+    listed = _cgroup(free, "0::/\n4:memory:/\n", {
+        "memory.max": "max", "memory/memory.limit_in_bytes": str(machine * 4)})
+    assert machine_memory(free, listed) == machine

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import psycopg
@@ -32,6 +32,7 @@ _DEFAULT_MB = {SHARED_BUFFERS: 128, CACHE_SIZE: 4096}
 # does not rewrite the configuration at every start.
 _BAND = 1.5
 _CGROUP = Path("/sys/fs/cgroup")
+_MEMBERSHIP = Path("/proc/self/cgroup")
 
 
 def marker(setting: str) -> str:
@@ -60,18 +61,43 @@ def _cache_target(ram_bytes: int, shared_bytes: int) -> str:
     return f"{max(shared_bytes, ram_bytes // 2) // _MB}MB"
 
 
-def machine_memory(cgroup: Path = _CGROUP) -> int:
-    """The memory this process may use: the machine's, or its container's limit when
-    lower (a quarter of a 64 GB host is no size for a server limited to 4 GB)."""
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for limit_file in (cgroup / "memory.max", cgroup / "memory" / "memory.limit_in_bytes"):
-        try:
-            limit = limit_file.read_text().strip()
-        except OSError:
+def machine_memory(cgroup_root: Path = _CGROUP, membership: Path = _MEMBERSHIP) -> int:
+    """The memory this process may use: the machine's, or the lowest memory limit of its
+    cgroup and their parents when lower (a quarter of a 64 GB host is no size for a
+    server in a container or a systemd slice limited to 4 GB)."""
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    for directory in _memory_cgroups(cgroup_root, membership):
+        for name in ("memory.max", "memory.limit_in_bytes"):  # cgroup v2, v1
+            try:
+                limit = (directory / name).read_text().strip()
+            except OSError:
+                continue
+            if limit.isdigit():  # "max" when unlimited (v1: a huge number, min() drops it)
+                limits.append(int(limit))
+    return min(limits)
+
+
+def _memory_cgroups(root: Path, membership: Path) -> list[Path]:
+    """The directories of this process's memory cgroup and its parents, as
+    ``/proc/self/cgroup`` names them (``0::/path`` for v2, ``N:memory:/path`` for v1),
+    with the mount's own root: inside a container that is the container's cgroup even
+    when the listed path is the host's."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        lines = []
+    found = [root, root / "memory"]
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        if limit.isdigit():  # "max" (v2) or a huge number (v1) when unlimited
-            return min(ram, int(limit))
-    return ram
+        _, controllers, path = parts
+        if controllers and "memory" not in controllers.split(","):
+            continue
+        base = root if not controllers else root / "memory"
+        here = PurePosixPath(path.strip() or "/")
+        found += [base / parent.relative_to("/") for parent in [here, *here.parents]]
+    return list(dict.fromkeys(found))
 
 
 def size_memory(conn: psycopg.Connection[Any]) -> dict[str, str]:
