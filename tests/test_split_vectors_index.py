@@ -5,21 +5,25 @@ the table instead."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 
 import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
+from pydantic import SecretStr
 
+from pixdex.app.maintenance import check_vectors
 from pixdex.app.search import search
 from pixdex.config import Settings
 from pixdex.inference.base import ModelSpec
 from pixdex.models import AutoTags, ImageStatus, SearchQuery, UserMetadata
 from pixdex.storage import catalog, search_sql
-from pixdex.storage.connection import connect, database_url
+from pixdex.storage.connection import close_pools, connect, database_url
 from pixdex.storage.images import ImageWrite, write_images
 from pixdex.storage.scan_settings import scan_settings_sql
+from tests.server_home import PIXDEX
 
 ROWS = 400
 
@@ -98,3 +102,26 @@ def test_vectors_too_large_for_the_index_are_written_and_ranked_from_the_table(
     assert "image_embeddings_split_vectors" not in plan, plan
     assert "image_embeddings_split " in plan, plan  # the split's rows still one range
     _check_exact(settings, model, name, unit, ids, splits, split)
+
+
+def test_the_layout_check_knows_searches_read_these_splits_from_their_index(
+    settings: Settings, fresh_database: str, cli_env: dict[str, str]
+) -> None:
+    """Spread in the table, but read from the index: pixdex db optimize would not make
+    these splits' searches faster, and --check says so."""
+    mine = settings.model_copy(update={"database_url": SecretStr(fresh_database)})
+    model = ModelSpec(name="test-sv-check-768", dim=768, encodes_text=False, tags=False,
+                      input_size=224)
+    try:
+        _dataset(mine, model, ["train", "val", "test", "train"])
+        check = check_vectors(mine)
+    finally:
+        close_pools()  # before the fixture drops the database
+    assert check.split_rows == ROWS and check.indexed_split_rows == ROWS
+    assert check.split_pages > check.split_pages_regrouped  # spread in the table, and yet
+    assert check.most_pages_saved == 0 and not check.worth_regrouping
+    said = subprocess.run([str(PIXDEX), "db", "optimize", "--check"], capture_output=True,
+                          env={**cli_env, "PIXDEX_DATABASE_URL": fresh_database},
+                          text=True, timeout=120, check=False)
+    assert said.returncode == 0, said.stderr
+    assert "would not speed them up" in said.stdout, said.stdout

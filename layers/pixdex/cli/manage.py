@@ -119,10 +119,14 @@ def _check_text(check: LayoutCheck) -> str:
         return (f"{check.rows:,} vectors, none with a split: an exact search inside a split "
                 "has nothing to gain from pixdex db optimize")
     where = (f"{check.split_rows:,} of {check.rows:,} vectors have a split; they lie on "
-             f"{check.split_pages:,} pages, ~{check.split_pages_regrouped:,} if regrouped; "
-             f"the split gaining most would be read from {check.most_pages_saved:,} "
-             f"page{'' if check.most_pages_saved == 1 else 's'} fewer by every exact search "
-             "inside it")
+             f"{check.split_pages:,} pages, ~{check.split_pages_regrouped:,} if regrouped")
+    if check.indexed_split_rows == check.split_rows:
+        return (f"{where}; searches inside every split read its vectors from their own "
+                "index, in split order already: pixdex db optimize would not speed them up")
+    where += (f"; {check.split_rows - check.indexed_split_rows:,} are too large for the "
+              "split index, and the split gaining most among theirs would be read from "
+              f"{check.most_pages_saved:,} page{'' if check.most_pages_saved == 1 else 's'} "
+              "fewer by every exact search inside it")
     if not check.worth_regrouping:
         return f"{where}: too few to be worth pixdex db optimize's lock"
     return (f"{where}. pixdex db optimize regroups them: it rewrites the whole table "

@@ -1,11 +1,13 @@
 """Maintenance: the vectors table rewritten in the order searches read it.
 
-Why: an exact ranking inside a split reads the split's vectors through
-``image_embeddings_split``, a row at a time. Vectors ingested one by one, or given their
-split after ingest, lie wherever they arrived: a page read per row (a search inside a 1%
-split at 1M x 768: p95 21.0 ms spread, 13.5 ms regrouped, side by side;
-docs/benchmarks.md).
-``pixdex vectors import`` writes each chunk grouped; this regroups everything else.
+Why: an exact ranking inside a split whose vectors are too large for
+``image_embeddings_split_vectors`` (migration 0013: over ~1,280 dimensions with their
+names) reads them from the table through ``image_embeddings_split``, a row at a time.
+Vectors ingested one by one, or given their split after ingest, lie wherever they
+arrived: a page read per row (a search inside a 1% split at 1M x 768, before 0013: p95
+21.0 ms spread, 13.5 ms regrouped, side by side; docs/benchmarks.md). The table's order
+matters to those searches and to any other scan of a split's rows; the layout check says
+which splits still gain.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from psycopg.rows import dict_row
 from pixdex.config import Settings
 from pixdex.errors import ConflictError
 from pixdex.storage.connection import database_url
+from pixdex.storage.search_sql import SPLIT_VECTORS_FIT
 
 # Built for the rewrite and dropped after it: CLUSTER needs a full index in the wanted
 # order, and image_embeddings_split is partial (rows without a split are not in it).
@@ -57,11 +60,14 @@ class LayoutCheck:
     """How the vectors with a split lie now, and about how they would after
     :func:`regroup_vectors`: whether it is worth its lock. ``split_pages``: heap pages
     holding them, counted per (dataset, model, split); ``split_pages_regrouped``: each
-    split's vectors packed as tightly as the table's rows allow. ``most_pages_saved``:
-    the split whose searches would read the fewest pages more."""
+    split's vectors packed as tightly as the table's rows allow. ``indexed_split_rows``:
+    those whose split's searches read them from their own index (migration 0013), where
+    the table's order does not matter. ``most_pages_saved``: among the other splits, the
+    one whose searches would read the fewest pages more."""
 
     rows: int
     split_rows: int
+    indexed_split_rows: int
     split_pages: int
     split_pages_regrouped: int
     most_pages_saved: int
@@ -81,16 +87,20 @@ def check_layout(settings: Settings) -> LayoutCheck:
                              " FROM pg_options_to_table(c.reloptions) WHERE option_name ="
                              " 'fillfactor'), 100)) / 100 FROM pg_class c"
                              " WHERE c.oid = 'image_embeddings'::regclass")
-    packed, most_saved = 0, 0
-    for rows, pages, width in now["groups"]:
+    packed, most_saved, indexed = 0, 0, 0
+    for rows, pages, width, in_index in now["groups"]:
         # A row takes its tuple (pg_column_size of the row counts its header), padded to
         # 8 bytes, and a 4-byte line pointer; a page keeps 24 bytes for its own header
         # and what the fillfactor holds back. At 768-d five rows of ~1.6 kB fit a page or
         # only four: the padding decides.
         per_page = max(1, space // (-(-math.ceil(width) // 8) * 8 + 4))
         packed += -(-rows // per_page)
-        most_saved = max(most_saved, pages - -(-rows // per_page))
+        if in_index:
+            indexed += rows
+        else:
+            most_saved = max(most_saved, pages - -(-rows // per_page))
     return LayoutCheck(rows=now["rows"], split_rows=now["split_rows"],
+                       indexed_split_rows=indexed,
                        split_pages=now["split_pages"], split_pages_regrouped=packed,
                        most_pages_saved=most_saved,
                        worth_regrouping=most_saved >= WORTH_PAGES_SAVED,
@@ -151,24 +161,26 @@ class _Layout(TypedDict):
     split_rows: int
     split_pages: int
     table_bytes: int
-    groups: list[tuple[int, int, float]]  # per split: rows, pages, mean row width (bytes)
+    # per split: rows, pages, mean row width (bytes), all in image_embeddings_split_vectors
+    groups: list[tuple[int, int, float, bool]]
 
 
 def _layout(conn: psycopg.Connection[dict[str, object]], *, widths: bool = False) -> _Layout:
     """The table's rows and size, and per (dataset, model, split) the rows, the heap
     pages they lie on and (``widths``) their mean tuple width, in one scan of them."""
-    width = "avg(pg_column_size(e.*))" if widths else "0"
+    width, indexed = ("avg(pg_column_size(e.*))", f"bool_and({SPLIT_VECTORS_FIT})") if widths \
+        else ("0", "false")
     groups = conn.execute(
         "SELECT count(*) AS rows, count(DISTINCT (ctid::text::point)[0]) AS pages,"
-        f" {width} AS width FROM image_embeddings e WHERE split IS NOT NULL"
-        " GROUP BY dataset_id, model, split").fetchall()
+        f" {width} AS width, {indexed} AS indexed FROM image_embeddings e"
+        " WHERE split IS NOT NULL GROUP BY dataset_id, model, split").fetchall()
     return _Layout(
         rows=_count(conn, "SELECT count(*) FROM image_embeddings"),
         split_rows=sum(int(str(g["rows"])) for g in groups),
         split_pages=sum(int(str(g["pages"])) for g in groups),
         table_bytes=_count(conn, "SELECT pg_table_size('image_embeddings')"),
-        groups=[(int(str(g["rows"])), int(str(g["pages"])), float(str(g["width"])))
-                for g in groups],
+        groups=[(int(str(g["rows"])), int(str(g["pages"])), float(str(g["width"])),
+                 bool(g["indexed"])) for g in groups],
     )
 
 

@@ -7,8 +7,9 @@ Strategy for filtered vector search (kept here because it is about how PostgreSQ
   the rows, a sort ranks them). Exact recall, and fast because the set is small. This is
   what makes very selective filters return the true top-k. When a split is the only
   narrowing filter the vectors come from the split's own range of ``image_embeddings``
-  (the split is copied there, migration 0012), matched to the images by a full join: no
-  primary-key descent per row.
+  (the split is copied there, migration 0012; the vectors themselves are in that index,
+  grouped whatever order they arrived in, migration 0013), matched to the images by a
+  full join: no primary-key descent per row, no heap page per vector.
 * Many rows: the per-model HNSW index with ``hnsw.iterative_scan = strict_order``: the scan
   keeps going until enough rows pass the filters, and the stream it yields is ordered, so
   page N of a query is always the continuation of page N-1 (no overlap, no gap). If the scan
@@ -336,7 +337,8 @@ def ranking_statement(
         )
     offset, limit = page or (0, 0)
     statement = sql.SQL(rows_sql).format(
-        fits=sql.SQL(_SPLIT_VECTORS_FIT if _split_vectors_fit(model, dim, filters) else ""),
+        fits=sql.SQL(f" AND {SPLIT_VECTORS_FIT}" if _split_vectors_fit(model, dim, filters)
+                     else ""),
         dim=sql.Literal(dim),
         op=sql.SQL(OPERATOR[metric]),
         scope=_embedding_scope(filters),
@@ -352,8 +354,8 @@ def ranking_statement(
 # The predicate of image_embeddings_split_vectors (migration 0013): its entries must stay
 # under btree's 2,704 bytes. Stated in the ranking when it holds, so that the planner can
 # prove the index applies (a partial index is used only for queries implying its WHERE).
-_SPLIT_VECTORS_FIT = (
-    " AND 2 * vector_dims(e.embedding) + octet_length(e.model) + octet_length(e.split) <= 2600"
+SPLIT_VECTORS_FIT = (
+    "2 * vector_dims(e.embedding) + octet_length(e.model) + octet_length(e.split) <= 2600"
 )
 
 
