@@ -360,7 +360,10 @@ SPLIT_VECTORS_FIT = (
 
 
 def _split_vectors_fit(model: str, dim: int, filters: Filters) -> bool:
-    """Whether the split's vectors are in the index that holds them (migration 0013)."""
+    """Whether the split's vectors are in the index that holds them (migration 0013).
+    Must agree with the SQL: the clause also filters the rows, so a wrong yes would drop
+    the split's vectors from the answer (bytes, as octet_length counts them in UTF-8, the
+    encoding of the embedded server and of the stack's cluster)."""
     split = filters.split
     return split is not None and 2 * dim + len(model.encode()) + len(split.encode()) <= 2600
 

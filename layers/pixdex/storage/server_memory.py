@@ -101,11 +101,14 @@ def _memory_cgroups(root: Path, membership: Path) -> list[Path]:
 
 
 def size_memory(conn: psycopg.Connection[Any]) -> dict[str, str]:
-    """Size the server's memory to its vector indexes (:func:`memory_settings`), leaving
-    alone each setting an operator chose; the settings changed now (empty: none)."""
+    """Size the server's memory to its vector indexes (:func:`memory_settings`: the HNSW
+    graphs, and the split vectors' btree that exact searches inside a split read),
+    leaving alone each setting an operator chose; the settings changed now (empty:
+    none)."""
     rows = conn.execute(
         "SELECT (SELECT coalesce(sum(pg_relation_size(c.oid)), 0) FROM pg_class c"
-        "  JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw') AS index_bytes,"
+        "  JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'hnsw'"
+        "  OR c.relname = 'image_embeddings_split_vectors') AS index_bytes,"
         " s.name, s.setting FROM unnest(%s::text[]) AS wanted(name)"
         " LEFT JOIN LATERAL (SELECT name, setting FROM pg_file_settings f"
         "  WHERE f.name = wanted.name ORDER BY seqno DESC LIMIT 1) s ON true",
