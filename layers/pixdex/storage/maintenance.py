@@ -62,8 +62,8 @@ class LayoutCheck:
     holding them, counted per (dataset, model, split); ``split_pages_regrouped``: each
     split's vectors packed as tightly as the table's rows allow. ``indexed_split_rows``:
     those whose split's searches read them from their own index (migration 0013), where
-    the table's order does not matter. ``most_pages_saved``: among the other splits, the
-    one whose searches would read the fewest pages more."""
+    the table's order does not matter. ``most_pages_saved``: the most pages that the
+    searches inside any of the other splits would no longer read."""
 
     rows: int
     split_rows: int
