@@ -21,7 +21,7 @@ from search_data import CHUNK, RARE, SPEC, Corpus, DConn, K, log, open_direct, r
 from pixdex.app.search import search
 from pixdex.config import Settings
 from pixdex.models import SearchQuery
-from pixdex.storage import catalog, search_rows, search_sql
+from pixdex.storage import catalog, search_counts, search_rows, search_sql
 from pixdex.storage.connection import connect
 
 T = TypeVar("T")
@@ -181,10 +181,10 @@ class Runner:
         with connect(self.settings) as conn:
             for _ in range(sample):
                 out["count_matching_capped"].append(
-                    _timed(partial(search_sql.count_matching, conn, filters, cap=cap))[0]
+                    _timed(partial(search_counts.count_matching, conn, filters, cap=cap))[0]
                 )
                 out["estimate_matching"].append(
-                    _timed(partial(search_sql.estimate_matching, conn, filters))[0]
+                    _timed(partial(search_counts.estimate_matching, conn, filters))[0]
                 )
                 out["hit_rows"].append(_timed(partial(search_rows.hit_rows, conn, some_ids))[0])
                 out["model_dim"].append(_timed(partial(catalog.model_dim, conn, SPEC.name))[0])

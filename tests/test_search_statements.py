@@ -19,7 +19,14 @@ from pixdex.config import Settings
 from pixdex.errors import NotFoundError, SearchTimeoutError
 from pixdex.inference.base import ModelSpec
 from pixdex.models import AutoTags, ImageStatus, SearchQuery, UserMetadata
-from pixdex.storage import catalog, connection, dataset_indexes, search_rows, search_sql
+from pixdex.storage import (
+    catalog,
+    connection,
+    dataset_indexes,
+    search_counts,
+    search_rows,
+    search_sql,
+)
 from pixdex.storage.connection import connect, database_url, deadline_errors
 from pixdex.storage.images import ImageWrite, write_images
 from pixdex.storage.search_scope import PlanRequest, search_scope
@@ -254,7 +261,7 @@ def test_a_similarity_search_filtered_by_one_index_range_is_two_statements(
     assert ("capped" in sent[0]) == (statements == 2)  # ... or a statement of its own
     assert "ORDER BY distance" in sent[-1]  # the ranking, with its page's rows
     with connect(settings, readonly=True) as conn:
-        expected = search_sql.count_matching(conn, search_sql.Filters(
+        expected = search_counts.count_matching(conn, search_sql.Filters(
             dataset_id=dataset_id, **{"user_tags" if k == "tags" else k: v
                                       for k, v in conditions.items()}))
     assert page.total == expected

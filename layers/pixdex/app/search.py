@@ -32,7 +32,7 @@ from pixdex.models import (
     SearchQuery,
 )
 from pixdex.pipeline import model_floor
-from pixdex.storage import dataset_indexes, images, search_rows, search_sql
+from pixdex.storage import dataset_indexes, images, search_counts, search_rows, search_sql
 from pixdex.storage.connection import Conn, connect, deadline_errors
 from pixdex.storage.facets import facet_counts
 from pixdex.storage.search_scope import PlanRequest, SearchScope, search_scope
@@ -114,7 +114,7 @@ def _search(query: SearchQuery, settings: Settings) -> SearchPage:
         if query.is_similarity:
             return _similarity(conn, query, filters, scope, settings)
         ranked = search_rows.tag_ranked(conn, filters, query.offset, query.limit)
-        total = search_sql.count_matching(conn, filters)
+        total = search_counts.count_matching(conn, filters)
         rows = search_rows.hit_rows(conn, [i for i, _ in ranked])
         return SearchPage(total=total, offset=query.offset, results=_hits(rows, ranked), exact=True)
 
@@ -296,10 +296,10 @@ def _total(
     """How many rows the search matches: exact where that is cheap, else an estimate."""
     if exact:
         if max_distance is None:
-            return search_sql.count_matching(conn, filters) if plan.matching is None \
+            return search_counts.count_matching(conn, filters) if plan.matching is None \
                 else plan.matching
         assert target.vector is not None
-        return search_sql.count_within(
+        return search_counts.count_within(
             conn, model=target.model, dim=target.dim, query=target.vector, filters=filters,
             max_distance=max_distance + 1e-6, metric=target.metric,
         )
@@ -309,7 +309,7 @@ def _total(
     if plan.matching is None:  # the dataset's own index, no other filter: its row count
         return max(plan.own_rows or 0, ranked)
     # Counting a large filtered set exactly would cost more than the search itself.
-    return max(search_sql.estimate_matching(conn, filters), plan.matching)
+    return max(search_counts.estimate_matching(conn, filters), plan.matching)
 
 
 def _weak_prompt_warning(

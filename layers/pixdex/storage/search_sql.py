@@ -107,7 +107,7 @@ class Filters:
         return self.in_annotation_job is None and sum(r is not None for r in ranges) <= 1
 
 
-def _embedding_scope(filters: Filters) -> sql.Composable:
+def embedding_scope(filters: Filters) -> sql.Composable:
     """The dataset (and split) restriction on ``image_embeddings e``, checked inside its
     scan: both columns are copies of the image's (migration 0012)."""
     dataset = sql.SQL("e.dataset_id = %(dataset_id)s" if filters.dataset_id is not None
@@ -181,31 +181,6 @@ def matching_where(
     ``dataset``: an SQL expression for the dataset, instead of ``filters``' own."""
     where = _where(filters, dataset)
     return where.composed(), where.params
-
-
-def count_matching(conn: Conn, filters: Filters, cap: int | None = None) -> int:
-    """Rows passing the filters; stops counting at ``cap`` when given."""
-    where = _where(filters)
-    inner = sql.SQL("SELECT 1 FROM images i WHERE {w}").format(w=where.composed())
-    if cap is not None:
-        inner = sql.SQL("{inner} LIMIT {cap}").format(inner=inner, cap=sql.Literal(cap))
-    query = sql.SQL("SELECT count(*) AS n FROM ({inner}) AS matching").format(inner=inner)
-    row = conn.execute(query, where.params).fetchone()
-    assert row is not None
-    return int(str(row["n"]))
-
-
-def estimate_matching(conn: Conn, filters: Filters) -> int:
-    """The planner's row estimate: cheap, used for ``total`` when counting would be slow."""
-    where = _where(filters)
-    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM images i WHERE {w}").format(
-        w=where.composed()
-    )
-    row = conn.execute(query, where.params).fetchone()
-    assert row is not None
-    plan = next(iter(row.values()))
-    assert isinstance(plan, list)
-    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 @dataclass(frozen=True)
@@ -341,7 +316,7 @@ def ranking_statement(
                      else ""),
         dim=sql.Literal(dim),
         op=sql.SQL(OPERATOR[metric]),
-        scope=_embedding_scope(filters),
+        scope=embedding_scope(filters),
         model=sql.Literal(model),
         w=where.composed(),
         window=sql.Literal(window),
@@ -389,7 +364,7 @@ def ann_index(
         " WHERE {scope} AND {w}"
         " ORDER BY (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) LIMIT 10"
     ).format(
-        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=_embedding_scope(filters),
+        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=embedding_scope(filters),
         w=where.composed(),
     )
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
@@ -401,32 +376,3 @@ def ann_index(
         return None
     name = used.group(1)
     return name if name == hnsw_index_name(model) or name.startswith("iemb_hnsw_") else None
-
-
-def count_within(
-    conn: Conn,
-    *,
-    model: str,
-    dim: int,
-    query: NDArray[np.float32],
-    filters: Filters,
-    max_distance: float,
-    metric: Metric = "cosine",
-) -> int:
-    """Exact number of filtered rows within ``max_distance`` (used on small filtered sets)."""
-    where = _where(filters)
-    where.clauses.append(sql.SQL("e.model = {}").format(sql.Literal(model)))
-    statement = sql.SQL(
-        "SELECT count(*) AS n FROM image_embeddings e JOIN images i ON i.id = e.image_id"
-        " WHERE {scope} AND {w}"
-        " AND ((e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim})) <= %(max_d)s"
-    ).format(
-        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=_embedding_scope(filters),
-        w=where.composed(),
-    )
-    params = {**where.params, "query": HalfVector(query), "max_d": max_distance}
-    with local_transaction(conn):
-        apply_scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)
-        row = conn.execute(statement, params).fetchone()
-    assert row is not None
-    return int(str(row["n"]))
