@@ -326,12 +326,13 @@ def ranking_statement(
     return statement, {**where.params, "query": HalfVector(query)}
 
 
-# The predicate of image_embeddings_split_vectors (migration 0013): its entries must stay
-# under btree's 2,704 bytes. Stated in the ranking when it holds, so that the planner can
-# prove the index applies (a partial index is used only for queries implying its WHERE).
-SPLIT_VECTORS_FIT = (
-    "2 * vector_dims(e.embedding) + octet_length(e.model) + octet_length(e.split) <= 2600"
-)
+# The predicate of image_embeddings_split_vectors (migration 0013): its entries must be
+# at most btree's 2,704 bytes. Stated in the ranking when it holds, so that the planner
+# can prove the index applies (a partial index is used only for queries implying its
+# WHERE).
+_SPLIT_VECTORS_BYTES = 2600
+SPLIT_VECTORS_FIT = ("2 * vector_dims(e.embedding) + octet_length(e.model)"
+                     f" + octet_length(e.split) <= {_SPLIT_VECTORS_BYTES}")
 
 
 def _split_vectors_fit(model: str, dim: int, filters: Filters) -> bool:
@@ -340,7 +341,8 @@ def _split_vectors_fit(model: str, dim: int, filters: Filters) -> bool:
     the split's vectors from the answer (bytes, as octet_length counts them in UTF-8, the
     encoding of the embedded server and of the stack's cluster)."""
     split = filters.split
-    return split is not None and 2 * dim + len(model.encode()) + len(split.encode()) <= 2600
+    return split is not None and (
+        2 * dim + len(model.encode()) + len(split.encode()) <= _SPLIT_VECTORS_BYTES)
 
 
 def uses_hnsw(
