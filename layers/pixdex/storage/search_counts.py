@@ -8,10 +8,15 @@ from numpy.typing import NDArray
 from pgvector import HalfVector
 from psycopg import sql
 
-from pixdex.storage.catalog import OPERATOR, Metric
+from pixdex.storage.catalog import Metric
 from pixdex.storage.connection import Conn
 from pixdex.storage.scan_settings import apply_scan_settings, local_transaction
-from pixdex.storage.search_sql import Filters, embedding_scope, matching_where
+from pixdex.storage.search_sql import (
+    Filters,
+    distance_to_query,
+    embedding_scope,
+    matching_where,
+)
 
 
 def count_matching(conn: Conn, filters: Filters, cap: int | None = None) -> int:
@@ -51,11 +56,10 @@ def count_within(
     where, params = matching_where(filters)
     statement = sql.SQL(
         "SELECT count(*) AS n FROM image_embeddings e JOIN images i ON i.id = e.image_id"
-        " WHERE {scope} AND {w} AND e.model = {model}"
-        " AND ((e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim})) <= %(max_d)s"
+        " WHERE {scope} AND {w} AND e.model = {model} AND ({distance}) <= %(max_d)s"
     ).format(
-        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=embedding_scope(filters),
-        w=where, model=sql.Literal(model),
+        distance=distance_to_query(dim, metric), scope=embedding_scope(filters), w=where,
+        model=sql.Literal(model),
     )
     with local_transaction(conn):
         apply_scan_settings(conn, exact=True, ef_search=40, max_scan_tuples=20_000)

@@ -117,6 +117,14 @@ def embedding_scope(filters: Filters) -> sql.Composable:
     return sql.SQL("{} AND e.split = %(split)s").format(dataset)
 
 
+def distance_to_query(dim: int, metric: Metric) -> sql.Composed:
+    """pgvector's distance from ``e.embedding`` to the ``%(query)s`` parameter, both as
+    ``halfvec(dim)``: the expression the model's HNSW indexes are built on, so that an
+    ORDER BY on it can use them."""
+    return sql.SQL("(e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim})").format(
+        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]))
+
+
 @dataclass
 class _Where:
     clauses: list[sql.Composable] = field(default_factory=list)
@@ -269,7 +277,7 @@ def ranking_statement(
     its parameters."""
     where = _where(filters)
     window = k + _TIE_MARGIN
-    distance = " (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) AS distance"
+    distance = " {distance} AS distance"
     if exact and filters.split_alone:
         # The split's vectors from one range of their own index (the vectors themselves,
         # when they fit it: migration 0013), their distances computed there, so that the
@@ -314,8 +322,7 @@ def ranking_statement(
     statement = sql.SQL(rows_sql).format(
         fits=sql.SQL(f" AND {SPLIT_VECTORS_FIT}" if _split_vectors_fit(model, dim, filters)
                      else ""),
-        dim=sql.Literal(dim),
-        op=sql.SQL(OPERATOR[metric]),
+        distance=distance_to_query(dim, metric),
         scope=embedding_scope(filters),
         model=sql.Literal(model),
         w=where.composed(),
@@ -364,9 +371,9 @@ def ann_index(
     statement = sql.SQL(
         "EXPLAIN SELECT e.image_id FROM image_embeddings e JOIN images i ON i.id = e.image_id"
         " WHERE {scope} AND {w}"
-        " ORDER BY (e.embedding::halfvec({dim})) {op} %(query)s::halfvec({dim}) LIMIT 10"
+        " ORDER BY {distance} LIMIT 10"
     ).format(
-        dim=sql.Literal(dim), op=sql.SQL(OPERATOR[metric]), scope=embedding_scope(filters),
+        distance=distance_to_query(dim, metric), scope=embedding_scope(filters),
         w=where.composed(),
     )
     params = {**where.params, "query": HalfVector(np.zeros(dim, dtype=np.float32))}
