@@ -44,12 +44,6 @@ def _restart(home: Path) -> Connection:
     return _start(home)
 
 
-def _shared_buffers(conn: Connection) -> str:
-    row = conn.execute("SHOW shared_buffers").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
 def _graph_bytes(conn: Connection) -> int:
     row = conn.execute("SELECT pg_relation_size('big_graph')").fetchone()
     assert row is not None
@@ -91,15 +85,15 @@ def _build_graph(conn: Connection) -> str:
 
 def test_an_index_built_while_it_runs_is_sized_for_at_the_next_start(home: Path) -> None:
     with _start(home) as conn:
-        assert _shared_buffers(conn) == "128MB"
+        assert _setting(conn, "shared_buffers") == "128MB"
         wanted = _build_graph(conn)
     # One restart, not two: the stop sizes the server for the graph built since its start.
     with _restart(home) as conn:
-        assert _shared_buffers(conn) == _in_megabytes(wanted)
+        assert _setting(conn, "shared_buffers") == _in_megabytes(wanted)
         conn.execute("DROP TABLE big")
     # The graph is gone: the next start gives the memory back.
     with _restart(home) as conn:
-        assert _shared_buffers(conn) == "128MB"
+        assert _setting(conn, "shared_buffers") == "128MB"
 
 
 def test_an_operators_shared_buffers_stays(home: Path) -> None:
@@ -109,10 +103,10 @@ def test_an_operators_shared_buffers_stays(home: Path) -> None:
         assert marker == ("128MB",)  # pixdex's own choice at the first start
         conn.execute("ALTER SYSTEM SET shared_buffers = '200MB'")
     with _restart(home) as conn:
-        assert _shared_buffers(conn) == "200MB"  # not sized back to 128 MB at the stop
+        assert _setting(conn, "shared_buffers") == "200MB"  # not sized back to 128 MB at the stop
         conn.execute("ALTER SYSTEM RESET shared_buffers")  # hands sizing back to pixdex
     with _restart(home) as conn:
-        assert _shared_buffers(conn) == "128MB"
+        assert _setting(conn, "shared_buffers") == "128MB"
 
 
 def test_a_size_from_before_the_marker_is_adopted_when_it_fits(home: Path) -> None:
@@ -124,7 +118,7 @@ def test_a_size_from_before_the_marker_is_adopted_when_it_fits(home: Path) -> No
             conn.execute(f'ALTER SYSTEM RESET "pixdex"."{name.split(".")[1]}"')
         cache = _setting(conn, "effective_cache_size")
     with _restart(home) as conn:
-        assert _shared_buffers(conn) == "150MB"
+        assert _setting(conn, "shared_buffers") == "150MB"
         assert _setting(conn, "effective_cache_size") == cache
         markers = dict(conn.execute(
             "SELECT name, setting FROM pg_file_settings WHERE name LIKE 'pixdex.%'"
@@ -143,7 +137,7 @@ def test_an_operators_cache_size_stays_when_the_buffers_are_resized(home: Path) 
         conn.execute("ALTER SYSTEM SET effective_cache_size = '1GB'")
         wanted = _build_graph(conn)
     with _restart(home) as conn:
-        assert _shared_buffers(conn) == _in_megabytes(wanted)  # sized at the stop ...
+        assert _setting(conn, "shared_buffers") == _in_megabytes(wanted)  # sized at the stop ...
         assert _setting(conn, "effective_cache_size") == "1GB"  # ... and this one kept
         conn.execute("ALTER SYSTEM RESET effective_cache_size")  # hands it back
     with _restart(home) as conn:
